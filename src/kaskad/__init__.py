@@ -1,0 +1,3 @@
+"""kaskad: an omnichannel customer-messaging orchestrator."""
+
+__version__ = "0.1.0"

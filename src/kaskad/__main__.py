@@ -1,0 +1,3 @@
+from kaskad.interfaces.cli.main import main
+
+main()

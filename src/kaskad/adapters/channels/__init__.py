@@ -1,0 +1,1 @@
+"""Channel providers: adapters to gateways, each with its status mapping table."""

@@ -1,0 +1,1 @@
+"""Storage: one SQLAlchemy Core schema for SQLite and PostgreSQL."""

@@ -1,0 +1,426 @@
+"""Repositories: the queries each use case needs, in SQLAlchemy Core.
+
+Writes go through ``Changes`` so a use case's rows reach the database in a few statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Result,
+    Select,
+    String,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from kaskad.adapters.storage import schema as s
+from kaskad.adapters.storage.changes import Changes
+
+Row = dict[str, Any]
+
+
+def _dicts(result: Result[Any]) -> list[Row]:
+    return [dict(r) for r in result.mappings()]
+
+
+def _first(result: Result[Any]) -> Row | None:
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _insert_ignoring_conflicts(connection: Connection, table: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    if connection.dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return sa_insert(table)  # pragma: no cover - only the two databases are supported
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ContactRepository:
+    def __init__(self, connection: Connection, changes: Changes) -> None:
+        self._c = connection
+        self._changes = changes
+
+    def by_external_id(self, external_id: str) -> Row | None:
+        query = select(s.contacts).where(s.contacts.c.external_id == external_id)
+        return _first(self._c.execute(query))
+
+    def by_external_ids(self, external_ids: Sequence[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(external_ids))):
+            query = select(s.contacts).where(s.contacts.c.external_id.in_(chunk))
+            found.update({r["external_id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def by_ids(self, ids: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(s.contacts).where(s.contacts.c.id.in_(chunk))
+            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def insert_missing(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert contacts whose external id is new; a concurrent insert of the same one wins."""
+        if rows:
+            self._c.execute(_insert_ignoring_conflicts(self._c, s.contacts), list(rows))
+
+    def insert(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.contacts.insert(), row)
+
+    def update(self, contact_id: str, values: dict[str, Any]) -> None:
+        self._c.execute(s.contacts.update().where(s.contacts.c.id == contact_id).values(values))
+
+    def erase_history(self, contact_id: str) -> None:
+        """Drop personal data from messages and events; keep rows for anonymised counts."""
+        self._c.execute(
+            s.messages.update()
+            .where(s.messages.c.contact_id == contact_id)
+            .values(address=None, content={})
+        )
+        self._c.execute(
+            s.events.update().where(s.events.c.contact_id == contact_id).values(payload={})
+        )
+
+    def counts(self, contact_id: str) -> dict[str, int]:
+        query = (
+            select(s.messages.c.channel, func.count())
+            .where(s.messages.c.contact_id == contact_id)
+            .group_by(s.messages.c.channel)
+        )
+        return {str(channel): int(n) for channel, n in self._c.execute(query)}
+
+
+class EventRepository:
+    def __init__(self, connection: Connection, changes: Changes) -> None:
+        self._c = connection
+        self._changes = changes
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Insert events, skipping (key, contact) pairs already stored; return those inserted."""
+        if not rows:
+            return set()
+        statement = _insert_ignoring_conflicts(self._c, s.events).returning(
+            s.events.c.key, s.events.c.contact_id
+        )
+        inserted = self._c.execute(statement, list(rows))
+        return {(r.key, r.contact_id) for r in inserted}
+
+    def ids_for(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(sorted(set(pairs))):
+            query = select(s.events.c.id, s.events.c.key, s.events.c.contact_id).where(
+                or_(*(and_(s.events.c.key == k, s.events.c.contact_id == c) for k, c in chunk))
+            )
+            found.update({(r.key, r.contact_id): r.id for r in self._c.execute(query)})
+        return found
+
+    def count(self) -> int:
+        return int(self._c.execute(select(func.count()).select_from(s.events)).scalar_one())
+
+
+class NotificationRepository:
+    def __init__(self, connection: Connection, changes: Changes, locks_rows: bool) -> None:
+        self._c = connection
+        self._changes = changes
+        self._locks = locks_rows
+
+    # -- notifications -------------------------------------------------------------------
+    def id_for_key(self, contact_id: str, key: str) -> str | None:
+        query = select(s.notifications.c.id).where(
+            s.notifications.c.contact_id == contact_id,
+            s.notifications.c.idempotency_key == key,
+        )
+        return self._c.execute(query).scalar_one_or_none()
+
+    def get(self, notification_id: str) -> Row | None:
+        query = select(s.notifications).where(s.notifications.c.id == notification_id)
+        return _first(self._c.execute(query))
+
+    def lock(self, ids: Iterable[str]) -> dict[str, Row]:
+        """Load notifications for update, in id order so two workers never deadlock."""
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query: Select[Any] = (
+                select(s.notifications)
+                .where(s.notifications.c.id.in_(chunk))
+                .order_by(s.notifications.c.id)
+            )
+            if self._locks:
+                query = query.with_for_update()
+            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def claim_due(self, now: datetime, limit: int) -> list[Row]:
+        query: Select[Any] = (
+            select(s.notifications)
+            .where(s.notifications.c.due_at.is_not(None), s.notifications.c.due_at <= now)
+            .order_by(s.notifications.c.due_at)
+            .limit(limit)
+        )
+        if self._locks:
+            # Many workers, each due cascade to exactly one of them.
+            query = query.with_for_update(skip_locked=True)
+        return list(_dicts(self._c.execute(query)))
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.notifications, row)
+
+    def set(self, notification_id: str, values: dict[str, Any]) -> None:
+        self._changes.update(s.notifications, notification_id, values)
+
+    def waiting_count(self) -> int:
+        query = select(func.count()).where(s.notifications.c.due_at.is_not(None))
+        return int(self._c.execute(query).scalar_one())
+
+    # -- messages ------------------------------------------------------------------------
+    def messages_of(self, notification_ids: Iterable[str]) -> list[Row]:
+        rows: list[Row] = []
+        for chunk in _chunks(sorted(set(notification_ids))):
+            query = (
+                select(s.messages)
+                .where(s.messages.c.notification_id.in_(chunk))
+                .order_by(s.messages.c.notification_id, s.messages.c.step)
+            )
+            rows.extend(_dicts(self._c.execute(query)))
+        return rows
+
+    def messages_by_ids(self, ids: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(s.messages).where(s.messages.c.id.in_(chunk))
+            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def messages_by_provider_ref(self, provider: str, refs: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(refs))):
+            query = select(s.messages).where(
+                s.messages.c.provider == provider, s.messages.c.provider_message_id.in_(chunk)
+            )
+            found.update({r["provider_message_id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def add_message(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.messages, row)
+
+    def set_message(self, message_id: str, values: dict[str, Any]) -> None:
+        self._changes.update(s.messages, message_id, values)
+
+    def add_status(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.message_statuses, row)
+
+    def statuses_of(self, message_ids: Iterable[str]) -> list[Row]:
+        rows: list[Row] = []
+        for chunk in _chunks(sorted(set(message_ids))):
+            query = (
+                select(s.message_statuses)
+                .where(s.message_statuses.c.message_id.in_(chunk))
+                .order_by(s.message_statuses.c.id)
+            )
+            rows.extend(_dicts(self._c.execute(query)))
+        return rows
+
+    # -- outbox --------------------------------------------------------------------------
+    def enqueue(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.outbox, row)
+
+    def outbox_rows(self, message_ids: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(message_ids))):
+            query = select(s.outbox).where(s.outbox.c.message_id.in_(chunk))
+            found.update({r["message_id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def claim_outbox(self, now: datetime, limit: int) -> list[Row]:
+        query: Select[Any] = (
+            select(s.outbox)
+            .where(
+                s.outbox.c.due_at <= now,
+                or_(s.outbox.c.lease_until.is_(None), s.outbox.c.lease_until <= now),
+            )
+            .order_by(s.outbox.c.priority.desc(), s.outbox.c.due_at)
+            .limit(limit)
+        )
+        if self._locks:
+            query = query.with_for_update(skip_locked=True)
+        return list(_dicts(self._c.execute(query)))
+
+    def set_outbox(self, message_id: str, values: dict[str, Any]) -> None:
+        self._changes.update(s.outbox, message_id, values)
+
+    def dequeue(self, message_id: str) -> None:
+        self._changes.delete(s.outbox, message_id)
+
+    def outbox_depth(self) -> int:
+        return int(self._c.execute(select(func.count()).select_from(s.outbox)).scalar_one())
+
+    # -- decisions -----------------------------------------------------------------------
+    def add_decision(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.decisions, row)
+
+    def decisions_of(self, notification_id: str) -> list[Row]:
+        query = (
+            select(s.decisions)
+            .where(s.decisions.c.notification_id == notification_id)
+            .order_by(s.decisions.c.id)
+        )
+        return list(_dicts(self._c.execute(query)))
+
+    # -- the contact timeline ------------------------------------------------------------
+    def timeline(self, contact_id: str, limit: int, before: datetime | None) -> list[Row]:
+        """Events, message statuses and decisions of one contact, newest first."""
+        parts = [
+            select(
+                s.events.c.received_at.label("at"),
+                literal("event", String()).label("kind"),
+                s.events.c.id.label("ref"),
+                s.events.c.type.label("detail"),
+                s.events.c.key.label("extra"),
+            ).where(s.events.c.contact_id == contact_id),
+            select(
+                s.message_statuses.c.at,
+                literal("message", String()),
+                s.message_statuses.c.message_id,
+                s.message_statuses.c.status,
+                s.message_statuses.c.provider_status,
+            ).where(s.message_statuses.c.contact_id == contact_id),
+            select(
+                s.decisions.c.at,
+                literal("decision", String()),
+                s.decisions.c.notification_id,
+                s.decisions.c.kind,
+                s.decisions.c.reason,
+            ).where(s.decisions.c.contact_id == contact_id),
+        ]
+        if before is not None:
+            parts = [p.where(p.selected_columns[0] < before) for p in parts]
+        union = union_all(*parts).subquery()
+        query = select(union).order_by(union.c.at.desc()).limit(limit)
+        return list(_dicts(self._c.execute(query)))
+
+
+class SandboxRepository:
+    """The sandbox provider's own store: what it accepted and the reports it will send."""
+
+    def __init__(self, connection: Connection, changes: Changes, locks_rows: bool) -> None:
+        self._c = connection
+        self._changes = changes
+        self._locks = locks_rows
+
+    def outcomes_for(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            query = select(s.sandbox_outcomes).where(
+                or_(
+                    *(
+                        and_(s.sandbox_outcomes.c.channel == ch, s.sandbox_outcomes.c.address == a)
+                        for ch, a in chunk
+                    )
+                )
+            )
+            found.update({(r.channel, r.address): r.outcome for r in self._c.execute(query)})
+        return found
+
+    def set_outcome(self, channel: str, address: str, outcome: str, now: datetime) -> None:
+        table = s.sandbox_outcomes
+        self._c.execute(
+            table.delete().where(table.c.channel == channel, table.c.address == address)
+        )
+        self._c.execute(
+            table.insert().values(channel=channel, address=address, outcome=outcome, updated_at=now)
+        )
+
+    def accepted(self, client_refs: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(client_refs))):
+            query = select(s.sandbox_messages).where(s.sandbox_messages.c.client_ref.in_(chunk))
+            found.update({r["client_ref"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def by_provider_ids(self, ids: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(s.sandbox_messages).where(
+                s.sandbox_messages.c.provider_message_id.in_(chunk)
+            )
+            found.update({r["provider_message_id"]: r for r in _dicts(self._c.execute(query))})
+        return found
+
+    def count_resends(self, client_refs: Iterable[str]) -> None:
+        for ref in client_refs:
+            self._c.execute(
+                s.sandbox_messages.update()
+                .where(s.sandbox_messages.c.client_ref == ref)
+                .values(attempts=s.sandbox_messages.c.attempts + 1)
+            )
+
+    def accept(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.sandbox_messages, row)
+
+    def schedule_report(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.sandbox_reports, row)
+
+    def claim_due_reports(self, now: datetime, limit: int) -> list[Row]:
+        query: Select[Any] = (
+            select(s.sandbox_reports)
+            .where(s.sandbox_reports.c.due_at <= now)
+            .order_by(s.sandbox_reports.c.due_at, s.sandbox_reports.c.id)
+            .limit(limit)
+        )
+        if self._locks:
+            query = query.with_for_update(skip_locked=True)
+        return list(_dicts(self._c.execute(query)))
+
+    def delete_reports(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(list(ids)):
+            self._c.execute(s.sandbox_reports.delete().where(s.sandbox_reports.c.id.in_(chunk)))
+
+    def received(self, channel: str | None, address: str | None, limit: int) -> list[Row]:
+        query = select(s.sandbox_messages).order_by(s.sandbox_messages.c.accepted_at.desc())
+        if channel:
+            query = query.where(s.sandbox_messages.c.channel == channel)
+        if address:
+            query = query.where(s.sandbox_messages.c.address == address)
+        return list(_dicts(self._c.execute(query.limit(limit))))
+
+
+class ApiKeyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.api_keys.insert(), row)
+
+    def active_by_hash(self, key_hash: str) -> Row | None:
+        query = select(s.api_keys).where(
+            s.api_keys.c.key_hash == key_hash, s.api_keys.c.revoked_at.is_(None)
+        )
+        return _first(self._c.execute(query))
+
+    def revoke_named(self, name: str, now: datetime) -> int:
+        result = self._c.execute(
+            s.api_keys.update()
+            .where(s.api_keys.c.name == name, s.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
+    def list(self) -> list[Row]:
+        return list(_dicts(self._c.execute(select(s.api_keys).order_by(s.api_keys.c.created_at))))

@@ -1,0 +1,202 @@
+"""The schema. Every hot table carries ``contact_id`` so it can be distributed by contact."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from kaskad.adapters.storage.types import BIG_ID, UTCDateTime, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # NULL once the contact is erased, so the same external id can start afresh.
+    Column("external_id", String(200), unique=True),
+    Column("phone", String(20)),
+    Column("email", String(320)),
+    Column("push_tokens", json_type(), nullable=False),
+    Column("locale", String(35)),
+    Column("timezone", String(64)),
+    Column("attributes", json_type(), nullable=False),
+    Column("consents", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("erased_at", UTCDateTime()),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("payload", json_type(), nullable=False),
+    UniqueConstraint("key", "contact_id"),
+    Index("ix_events_contact_occurred", "contact_id", "occurred_at"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), nullable=False),
+    Column("idempotency_key", String(200)),
+    Column("category", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("steps", json_type(), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("current_step", Integer, nullable=False),
+    # The cascade's timer: when the current step gives up. NULL once finished.
+    Column("due_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    UniqueConstraint("idempotency_key", "contact_id"),
+    Index(
+        "ix_notifications_due",
+        "due_at",
+        postgresql_where=text("due_at IS NOT NULL"),
+        sqlite_where=text("due_at IS NOT NULL"),
+    ),
+    Index("ix_notifications_contact", "contact_id", "created_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    # The message id doubles as the client reference given to providers: a resend after a
+    # crash carries the same one, so the provider (or its fake) can refuse the duplicate.
+    Column("id", String(40), primary_key=True),
+    Column("notification_id", String(40), ForeignKey("notifications.id"), nullable=False),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("address", String(320)),
+    Column("content", json_type(), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("superseded", Boolean, nullable=False, server_default=text("false")),
+    Column("provider_message_id", String(200)),
+    Column("error", Text),
+    Column("cost", Float),
+    Column("currency", String(3)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("notification_id", "step"),
+    Index("ix_messages_provider_ref", "provider", "provider_message_id"),
+    Index("ix_messages_contact", "contact_id", "created_at"),
+)
+
+message_statuses = Table(
+    "message_statuses",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), ForeignKey("messages.id"), nullable=False),
+    Column("contact_id", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("provider_status", String(100)),
+    # False when recorded for history only (a late or backwards report).
+    Column("applied", Boolean, nullable=False),
+    Index("ix_message_statuses_message", "message_id", "at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String(40), ForeignKey("messages.id"), primary_key=True),
+    Column("contact_id", String(40), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # Set while a sender holds the row; a sender that dies lets the lease run out.
+    Column("lease_until", UTCDateTime()),
+    Column("last_error", Text),
+    Index("ix_outbox_next", text("priority DESC"), "due_at"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("contact_id", String(40), nullable=False),
+    Column("notification_id", String(40)),
+    Column("message_id", String(40)),
+    Column("step", Integer),
+    Column("kind", String(30), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_decisions_notification", "notification_id"),
+    Index("ix_decisions_contact", "contact_id", "at"),
+)
+
+sandbox_outcomes = Table(
+    "sandbox_outcomes",
+    metadata,
+    Column("channel", String(20), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("outcome", String(20), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+sandbox_messages = Table(
+    "sandbox_messages",
+    metadata,
+    # The sandbox plays an external provider: it keeps its own record of what it accepted,
+    # keyed by the client reference, and refuses to accept one twice.
+    Column("client_ref", String(40), primary_key=True),
+    Column("provider_message_id", String(40), nullable=False, unique=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320)),
+    Column("content", json_type(), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+)
+
+sandbox_reports = Table(
+    "sandbox_reports",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("provider_message_id", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Index("ix_sandbox_reports_due", "due_at"),
+)

@@ -1,0 +1,92 @@
+"""A unit of work: one transaction, its repositories, and the writes it collects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from kaskad.adapters.storage.changes import Changes
+from kaskad.adapters.storage.repositories import (
+    ApiKeyRepository,
+    ContactRepository,
+    EventRepository,
+    NotificationRepository,
+    SandboxRepository,
+)
+
+
+class UnitOfWork:
+    """``with uow: ...; uow.commit()``; leaving the block without commit rolls back."""
+
+    def __init__(self, engine: Engine, wake: Callable[[], None] | None = None) -> None:
+        self._engine = engine
+        self._wake = wake
+        self._work_added = False
+        self._connection: Connection | None = None
+        self.changes = Changes()
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._connection
+
+    @property
+    def locks_rows(self) -> bool:
+        """PostgreSQL locks rows (SKIP LOCKED); SQLite already holds the one write lock."""
+        return self._engine.dialect.name == "postgresql"
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        self._connection.begin()
+        self.changes = Changes()
+        self._after_commit = []
+        self._work_added = False
+        conn = self._connection
+        self.contacts = ContactRepository(conn, self.changes)
+        self.events = EventRepository(conn, self.changes)
+        self.notifications = NotificationRepository(conn, self.changes, self.locks_rows)
+        self.sandbox = SandboxRepository(conn, self.changes, self.locks_rows)
+        self.api_keys = ApiKeyRepository(conn)
+        return self
+
+    def flush(self) -> None:
+        self.changes.flush(self.connection)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (metrics, wake-ups)."""
+        self._after_commit.append(callback)
+
+    def work_added(self) -> None:
+        """This transaction queued work: wake workers when it commits."""
+        self._work_added = True
+
+    def commit(self) -> None:
+        self.flush()
+        if self._work_added and self._engine.dialect.name == "postgresql":
+            # Delivered to LISTENing workers at commit, never before.
+            self.connection.exec_driver_sql("SELECT pg_notify('kaskad_work', '')")
+        self.connection.commit()
+        if self._work_added and self._wake is not None:
+            self._wake()
+        self._work_added = False
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self.connection, None
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()

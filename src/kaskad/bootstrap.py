@@ -1,0 +1,105 @@
+"""Builds kaskad's object graph from Settings. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine as DbEngine
+
+from kaskad.adapters.channels.sandbox import SandboxDelays, SandboxProvider, SandboxWebhook
+from kaskad.adapters.storage.database import create_db_engine, is_current, upgrade
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.providers import Provider, WebhookParser
+from kaskad.domain.vocabulary import Channel
+from kaskad.engine.clock import Clock, SystemClock
+from kaskad.engine.runner import Engine, EngineConfig
+from kaskad.services.sending import RetryPolicy
+from kaskad.settings import Settings
+
+
+class ConfigurationError(ValueError):
+    pass
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: DbEngine
+    clock: Clock
+    providers: Mapping[str, Provider]
+    webhooks: Mapping[str, WebhookParser]
+    routing: Mapping[Channel, str]
+    engine: Engine
+    api_keys: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return self.engine.uow()
+
+    def migrate(self) -> None:
+        upgrade(self.db)
+
+    def migrations_current(self) -> bool:
+        return is_current(self.db)
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    db: DbEngine | None = None,
+) -> App:
+    clock = clock or SystemClock()
+    db = db or create_db_engine(settings.database_url)
+    providers: dict[str, Provider] = {}
+    webhooks: dict[str, WebhookParser] = {}
+    if settings.sandbox_enabled:
+        sb = settings.sandbox
+        providers["sandbox"] = SandboxProvider(
+            db,
+            delays=SandboxDelays(
+                sent=sb.sent_after,
+                delivered=sb.delivered_after,
+                seen=sb.seen_after,
+                clicked=sb.clicked_after,
+            ),
+            default_outcome=sb.default_outcome,
+            random_mix=sb.random_mix,
+            clock=clock,
+            rng=rng,
+        )
+        webhooks["sandbox"] = SandboxWebhook()
+    for channel, name in settings.channels.items():
+        if name not in providers:
+            raise ConfigurationError(
+                f"channel {channel} routes to provider {name!r}, which is not configured"
+                + (" (the sandbox is disabled)" if name == "sandbox" else "")
+            )
+    engine = Engine(
+        db,
+        clock=clock,
+        providers=providers,
+        config=EngineConfig(
+            claim_batch=settings.claim_batch,
+            poll_interval=settings.poll_interval,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            retry=RetryPolicy(
+                base=timedelta(seconds=settings.retry_base_seconds),
+                max_attempts=settings.max_send_attempts,
+            ),
+            provider_concurrency=settings.provider_concurrency,
+            sandbox_reports=settings.sandbox_enabled,
+        ),
+    )
+    return App(
+        settings=settings,
+        db=db,
+        clock=clock,
+        providers=providers,
+        webhooks=webhooks,
+        routing=dict(settings.channels),
+        engine=engine,
+    )

@@ -1,0 +1,173 @@
+"""The cascade state machine: ordered channel steps, each waiting for a status or a timeout.
+
+The functions here are pure. They take the current state and what happened (a start, a
+status report, a timeout) and return a ``Transition``: the new state plus the effects the
+caller must carry out in the same transaction (send a step, supersede a message, log a
+decision). No clock is read here; ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+from kaskad.domain.contacts import Reachability
+from kaskad.domain.durations import format_duration
+from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until, is_failure, reaches
+
+DEFAULT_TIMEOUT: Final = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    channel: Channel
+    content: Mapping[str, Any]
+    until: Until = Until.DELIVERED
+    timeout: timedelta = DEFAULT_TIMEOUT
+    provider: str | None = None
+
+
+class CascadeStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeState:
+    """Where a cascade stands. ``current`` is the index of the step in flight (-1 before any)."""
+
+    status: CascadeStatus = CascadeStatus.ACTIVE
+    current: int = -1
+    due_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not CascadeStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class SendStep:
+    """Start the step at ``index``: create its message and queue it for its provider."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SupersedeStep:
+    """The step at ``index`` is no longer current: cancel its message if not yet handed over."""
+
+    index: int
+
+
+class DecisionKind(StrEnum):
+    SEND = "send"
+    SKIP = "skip"
+    FALLBACK = "fallback"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    LATE_REPORT = "late_report"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: DecisionKind
+    reason: str
+    step: int | None = None
+
+
+Effect = SendStep | SupersedeStep
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: CascadeState
+    effects: tuple[Effect, ...] = ()
+    decisions: tuple[Decision, ...] = field(default=())
+
+    @property
+    def sends(self) -> tuple[int, ...]:
+        return tuple(e.index for e in self.effects if isinstance(e, SendStep))
+
+
+@dataclass(frozen=True, slots=True)
+class Cascade:
+    """A cascade's fixed facts: its steps, the category and who it is for."""
+
+    steps: Sequence[Step]
+    category: Category
+    contact: Reachability
+
+    def start(self, now: datetime) -> Transition:
+        return self._next_from(0, now, state=CascadeState(), opening=())
+
+    def on_timeout(self, state: CascadeState, now: datetime) -> Transition:
+        """The current step's wait ran out without reaching its goal."""
+        if state.finished or state.due_at is None or now < state.due_at:
+            return Transition(state)
+        step = self.steps[state.current]
+        why = f"{step.channel} not {step.until} within {format_duration(step.timeout)}"
+        return self._fall_back(state, now, why)
+
+    def on_status(
+        self, state: CascadeState, step_index: int, status: MessageStatus, now: datetime
+    ) -> Transition:
+        """A message's status changed; only the current step's message can move the cascade."""
+        step = self.steps[step_index]
+        if step_index != state.current or state.finished:
+            return self._late(state, step_index, status)
+        if reaches(status, step.until):
+            done = CascadeState(CascadeStatus.COMPLETED, state.current, None)
+            reason = f"{step.channel} {status}: cascade complete"
+            return Transition(done, (), (Decision(DecisionKind.COMPLETE, reason, step_index),))
+        if is_failure(status):
+            return self._fall_back(state, now, f"{step.channel} {status}")
+        return Transition(state)
+
+    def _late(self, state: CascadeState, step_index: int, status: MessageStatus) -> Transition:
+        if step_index == state.current or not (reaches(status, Until.SENT) or is_failure(status)):
+            return Transition(state)
+        channel = self.steps[step_index].channel
+        if state.status is CascadeStatus.COMPLETED and step_index < state.current:
+            where = f"after the cascade completed on {self.steps[state.current].channel}"
+        elif state.status is CascadeStatus.COMPLETED:
+            return Transition(state)
+        else:
+            where = f"after the cascade moved on to {self.steps[state.current].channel}"
+        reason = f"late report: {channel} {status} {where}; recorded, no new send"
+        return Transition(state, (), (Decision(DecisionKind.LATE_REPORT, reason, step_index),))
+
+    def _fall_back(self, state: CascadeState, now: datetime, why: str) -> Transition:
+        supersede = (SupersedeStep(state.current),)
+        return self._next_from(state.current + 1, now, state=state, opening=supersede, why=why)
+
+    def _next_from(
+        self,
+        index: int,
+        now: datetime,
+        *,
+        state: CascadeState,
+        opening: tuple[Effect, ...],
+        why: str | None = None,
+    ) -> Transition:
+        decisions: list[Decision] = []
+        for i in range(index, len(self.steps)):
+            step = self.steps[i]
+            reason = self.contact.why_unreachable(step.channel, self.category)
+            if reason is not None:
+                decisions.append(Decision(DecisionKind.SKIP, f"{step.channel} skipped: {reason}", i))
+                continue
+            wait = f"waiting up to {format_duration(step.timeout)} for {step.until}"
+            if why is not None:
+                first = Decision(DecisionKind.FALLBACK, f"{why} → {step.channel}", i)
+                decisions.insert(0, first)
+            decisions.append(Decision(DecisionKind.SEND, f"send {step.channel}, {wait}", i))
+            new = replace(state, current=i, due_at=now + step.timeout)
+            return Transition(new, (*opening, SendStep(i)), tuple(decisions))
+        ended = why + "; no more steps" if why else "no step can reach the contact"
+        decisions.append(Decision(DecisionKind.FAIL, f"{ended}: cascade failed"))
+        failed = CascadeState(CascadeStatus.FAILED, state.current, None)
+        return Transition(failed, opening, tuple(decisions))

@@ -1,0 +1,97 @@
+"""What the engine and a provider adapter say to each other: a small protocol and values.
+
+Retry decisions are values (``SendOutcome``), not exceptions, so a batch of sends can come
+back with some accepted, some to retry and some failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from kaskad.domain.vocabulary import Category, Channel, MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One message to hand to a provider. ``id`` is the client reference: the same on resend."""
+
+    id: str
+    notification_id: str
+    contact_id: str
+    channel: Channel
+    provider: str
+    address: str
+    content: Mapping[str, Any]
+    category: Category
+    attempt: int
+
+
+class SendOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message_id: str
+    outcome: SendOutcome
+    provider_message_id: str | None = None
+    status: MessageStatus = MessageStatus.SUBMITTED
+    error: str | None = None
+    retry_after: float | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+    @classmethod
+    def accepted(cls, message_id: str, provider_message_id: str, **kw: Any) -> SendResult:
+        return cls(message_id, SendOutcome.ACCEPTED, provider_message_id, **kw)
+
+    @classmethod
+    def retry(cls, message_id: str, error: str, retry_after: float | None = None) -> SendResult:
+        return cls(message_id, SendOutcome.RETRY, error=error, retry_after=retry_after)
+
+    @classmethod
+    def failed(
+        cls, message_id: str, error: str, status: MessageStatus = MessageStatus.FAILED
+    ) -> SendResult:
+        return cls(message_id, SendOutcome.FAILED, status=status, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """A provider's word on a message, matched by our id or by the provider's id."""
+
+    provider: str
+    status: MessageStatus
+    at: datetime
+    message_id: str | None = None
+    provider_message_id: str | None = None
+    provider_status: str | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+
+class Provider(Protocol):
+    """An adapter to one gateway. ``send`` takes a batch; providers that can't batch loop."""
+
+    name: str
+    channels: frozenset[Channel]
+
+    async def send(self, batch: Sequence[OutgoingMessage]) -> Sequence[SendResult]: ...
+
+
+class WebhookError(ValueError):
+    """A webhook body that cannot be read or whose signature does not match."""
+
+
+class WebhookParser(Protocol):
+    """Turns a provider's callback into status reports through its status mapping table."""
+
+    name: str
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[StatusReport]: ...

@@ -1,0 +1,222 @@
+"""The engine loop: timers, the outbox and the sandbox's reports, each claimed in batches.
+
+Every step is one short transaction run in a thread; provider calls happen between
+transactions, never inside one. Loops sleep until woken (in-process signal or PostgreSQL
+NOTIFY) or until the poll interval passes, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy import Engine as DbEngine
+
+from kaskad.adapters import metrics
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.providers import OutgoingMessage, Provider, SendResult
+from kaskad.engine.clock import Clock
+from kaskad.services import sandbox, sending, timers
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    claim_batch: int = 500
+    poll_interval: float = 0.5
+    lease: timedelta = timedelta(seconds=30)
+    retry: sending.RetryPolicy = field(default_factory=sending.RetryPolicy)
+    provider_concurrency: int = 256
+    sandbox_reports: bool = True
+
+
+class Engine:
+    def __init__(
+        self,
+        db: DbEngine,
+        *,
+        clock: Clock,
+        providers: Mapping[str, Provider],
+        config: EngineConfig,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._providers = providers
+        self._config = config
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: list[asyncio.Event] = []
+        self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
+        self._in_flight: dict[asyncio.Task[None], int] = {}
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self._db, wake=self.wake)
+
+    # -- one step each ---------------------------------------------------------------------
+    def advance_timers(self) -> int:
+        with _timed("timers"):
+            return timers.advance_due(
+                self.uow(), now=self._clock.now(), limit=self._config.claim_batch
+            )
+
+    def deliver_sandbox_reports(self) -> int:
+        with _timed("reports"):
+            return sandbox.deliver_due_reports(
+                self.uow(), now=self._clock.now(), limit=self._config.claim_batch
+            )
+
+    def claim_sends(self, limit: int) -> list[OutgoingMessage]:
+        with _timed("outbox"):
+            return sending.claim_sends(
+                self.uow(), now=self._clock.now(), limit=limit, lease=self._config.lease
+            )
+
+    async def send_claimed(self, claimed: Sequence[OutgoingMessage]) -> None:
+        by_provider: dict[str, list[OutgoingMessage]] = {}
+        for message in claimed:
+            by_provider.setdefault(message.provider, []).append(message)
+        await asyncio.gather(*(self._send(name, batch) for name, batch in by_provider.items()))
+
+    async def _send(self, name: str, batch: list[OutgoingMessage]) -> None:
+        provider = self._providers.get(name)
+        if provider is None:
+            results: Sequence[SendResult] = [
+                SendResult.retry(m.id, f"provider {name!r} is not configured here") for m in batch
+            ]
+        else:
+            async with self._limits[name]:
+                results = await _guarded(provider, batch)
+        for result in results:
+            metrics.SENDS.labels(name, result.outcome.value).inc()
+        await asyncio.to_thread(
+            sending.record_results,
+            self.uow(),
+            results=results,
+            now=self._clock.now(),
+            retry=self._config.retry,
+        )
+
+    async def drain_outbox_once(self) -> int:
+        claimed = await asyncio.to_thread(self.claim_sends, self._config.claim_batch)
+        if claimed:
+            await self.send_claimed(claimed)
+        return len(claimed)
+
+    async def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Do everything due now until nothing is left; for tests and simulations."""
+        total = 0
+        for _ in range(max_rounds):
+            done = self.advance_timers() + await self.drain_outbox_once()
+            if self._config.sandbox_reports:
+                done += self.deliver_sandbox_reports()
+            if done == 0:
+                return total
+            total += done
+        raise RuntimeError(f"engine still busy after {max_rounds} rounds")
+
+    # -- running for real ----------------------------------------------------------------
+    def wake(self) -> None:
+        """Thread-safe: tell the loops that work may be due."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for event in self._events:
+                loop.call_soon_threadsafe(event.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        loops: list[Callable[[asyncio.Event], object]] = [self._timer_loop, self._outbox_loop]
+        if self._config.sandbox_reports:
+            loops.append(self._reports_loop)
+        tasks = []
+        for body in loops:
+            event = asyncio.Event()
+            self._events.append(event)
+            tasks.append(asyncio.create_task(self._forever(body, event, stop)))  # type: ignore[arg-type]
+        await stop.wait()
+        for event in self._events:
+            event.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _forever(
+        self,
+        body: Callable[[asyncio.Event], asyncio.Future[bool]],
+        event: asyncio.Event,
+        stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            try:
+                busy = await body(event)
+            except Exception:
+                # A database hiccup must not end the loop; the work stays in the database.
+                log.exception("engine loop error; retrying")
+                busy = False
+            if not busy and not stop.is_set():
+                await _wait(event, self._config.poll_interval)
+
+    async def _timer_loop(self, _event: asyncio.Event) -> bool:
+        return await asyncio.to_thread(self.advance_timers) >= self._config.claim_batch
+
+    async def _reports_loop(self, _event: asyncio.Event) -> bool:
+        n = await asyncio.to_thread(self.deliver_sandbox_reports)
+        return n >= self._config.claim_batch
+
+    async def _outbox_loop(self, _event: asyncio.Event) -> bool:
+        """Claim while there is capacity; sends run as tasks so claiming never waits on them."""
+        free = self._capacity()
+        if free <= 0:
+            return False
+        claimed = await asyncio.to_thread(self.claim_sends, min(free, self._config.claim_batch))
+        if not claimed:
+            return False
+        task = asyncio.create_task(self.send_claimed(claimed))
+        self._in_flight[task] = len(claimed)
+        task.add_done_callback(self._sent)
+        return len(claimed) >= self._config.claim_batch // 2
+
+    def _capacity(self) -> int:
+        """Messages this process may still take on; bounded so leases never run out in a queue."""
+        return self._config.claim_batch * 4 - sum(self._in_flight.values())
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "send batch failed; leases will expire and it will be retried",
+                exc_info=task.exception(),
+            )
+        self.wake()
+
+
+async def _guarded(provider: Provider, batch: list[OutgoingMessage]) -> Sequence[SendResult]:
+    """A provider that raises instead of answering gets its batch retried, not lost."""
+    try:
+        return await provider.send(batch)
+    except Exception as exc:  # noqa: BLE001 - any adapter failure becomes a retry value
+        log.warning("provider %s raised %s; will retry", provider.name, type(exc).__name__)
+        return [SendResult.retry(m.id, f"{type(exc).__name__}: {exc}") for m in batch]
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        pass
+    event.clear()
+
+
+class _timed:
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        metrics.CLAIM_SECONDS.labels(self._kind).observe(time.perf_counter() - self._start)

@@ -1,0 +1,1 @@
+"""Use cases: one keyword-only function each, one transaction each."""

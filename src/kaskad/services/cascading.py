@@ -1,0 +1,240 @@
+"""Carrying out cascade transitions: the shared step of accepting, timing out and reporting.
+
+The domain decides (``Cascade`` returns a ``Transition``); this module turns the decision
+into rows in the current unit of work: messages, outbox entries, statuses and decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kaskad.adapters import metrics
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.cascades import (
+    Cascade,
+    CascadeState,
+    CascadeStatus,
+    SendStep,
+    Step,
+    SupersedeStep,
+    Transition,
+)
+from kaskad.domain.contacts import Reachability
+from kaskad.domain.ids import new_id
+from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until
+
+Row = Mapping[str, Any]
+
+
+def steps_to_json(steps: Iterable[Step]) -> list[dict[str, Any]]:
+    return [
+        {
+            "channel": step.channel.value,
+            "content": dict(step.content),
+            "until": step.until.value,
+            "timeout_s": step.timeout.total_seconds(),
+            "provider": step.provider,
+        }
+        for step in steps
+    ]
+
+
+def steps_from_json(raw: Iterable[Mapping[str, Any]]) -> list[Step]:
+    return [
+        Step(
+            channel=Channel(item["channel"]),
+            content=item["content"],
+            until=Until(item["until"]),
+            timeout=timedelta(seconds=item["timeout_s"]),
+            provider=item["provider"],
+        )
+        for item in raw
+    ]
+
+
+def reachability(contact: Row | None) -> Reachability:
+    if contact is None:
+        return Reachability(erased=True)
+    return Reachability(
+        phone=contact["phone"],
+        email=contact["email"],
+        push_tokens=tuple(contact["push_tokens"] or ()),
+        consents=contact["consents"] or {},
+        erased=contact["erased_at"] is not None,
+    )
+
+
+@dataclass
+class Tracked:
+    """A notification being worked on in this unit of work, with its messages by step."""
+
+    row: dict[str, Any]
+    cascade: Cascade
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def state(self) -> CascadeState:
+        return CascadeState(
+            CascadeStatus(self.row["status"]), self.row["current_step"], self.row["due_at"]
+        )
+
+
+def track(uow: UnitOfWork, notifications: Iterable[Row]) -> dict[str, Tracked]:
+    """Load what the cascades of these notifications need: contacts and messages."""
+    rows = [dict(r) for r in notifications]
+    contacts = uow.contacts.by_ids(r["contact_id"] for r in rows)
+    tracked = {
+        r["id"]: Tracked(
+            row=r,
+            cascade=Cascade(
+                steps=steps_from_json(r["steps"]),
+                category=Category(r["category"]),
+                contact=reachability(contacts.get(r["contact_id"])),
+            ),
+        )
+        for r in rows
+    }
+    for message in uow.notifications.messages_of(tracked):
+        tracked[message["notification_id"]].messages[message["step"]] = dict(message)
+    return tracked
+
+
+def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datetime) -> None:
+    for effect in transition.effects:
+        if isinstance(effect, SendStep):
+            _send_step(uow, item, effect.index, now)
+        elif isinstance(effect, SupersedeStep) and effect.index in item.messages:
+            _supersede(uow, item.messages[effect.index], now)
+    row = item.row
+    for decision in transition.decisions:
+        uow.after_commit(metrics.DECISIONS.labels(decision.kind.value).inc)
+        message = item.messages.get(decision.step) if decision.step is not None else None
+        uow.notifications.add_decision(
+            {
+                "contact_id": row["contact_id"],
+                "notification_id": row["id"],
+                "message_id": message["id"] if message else None,
+                "step": decision.step,
+                "kind": decision.kind.value,
+                "reason": decision.reason,
+                "at": now,
+            }
+        )
+    state = transition.state
+    if state != item.state or transition.effects:
+        values: dict[str, Any] = {
+            "status": state.status.value,
+            "current_step": state.current,
+            "due_at": state.due_at,
+            "updated_at": now,
+        }
+        if state.finished and row.get("finished_at") is None:
+            values["finished_at"] = now
+        row.update(values)
+        uow.notifications.set(row["id"], values)
+
+
+def set_status(
+    uow: UnitOfWork,
+    message: dict[str, Any],
+    status: MessageStatus,
+    now: datetime,
+    *,
+    applied: bool = True,
+    provider_status: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Record a status in the history; move the message to it when ``applied``."""
+    uow.notifications.add_status(
+        {
+            "message_id": message["id"],
+            "contact_id": message["contact_id"],
+            "status": status.value,
+            "at": now,
+            "provider_status": provider_status,
+            "applied": applied,
+        }
+    )
+    values: dict[str, Any] = dict(extra or {})
+    if applied:
+        values |= {"status": status.value}
+        uow.after_commit(metrics.MESSAGES.labels(message["channel"], status.value).inc)
+    if values:
+        values["updated_at"] = now
+        message.update(values)
+        uow.notifications.set_message(message["id"], values)
+
+
+def _send_step(uow: UnitOfWork, item: Tracked, index: int, now: datetime) -> None:
+    step = item.cascade.steps[index]
+    row = item.row
+    message = {
+        "id": new_id("msg"),
+        "notification_id": row["id"],
+        "contact_id": row["contact_id"],
+        "step": index,
+        "channel": step.channel.value,
+        "provider": step.provider or "sandbox",
+        "address": item.cascade.contact.address(step.channel),
+        "content": dict(step.content),
+        "status": MessageStatus.QUEUED.value,
+        "superseded": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    uow.notifications.add_message(message)
+    uow.work_added()
+    uow.after_commit(metrics.MESSAGES.labels(message["channel"], "queued").inc)
+    item.messages[index] = message
+    uow.notifications.add_status(
+        {
+            "message_id": message["id"],
+            "contact_id": row["contact_id"],
+            "status": MessageStatus.QUEUED.value,
+            "at": now,
+            "provider_status": None,
+            "applied": True,
+        }
+    )
+    uow.notifications.enqueue(
+        {
+            "message_id": message["id"],
+            "contact_id": row["contact_id"],
+            "provider": message["provider"],
+            "priority": row["priority"],
+            "due_at": now,
+            "attempts": 0,
+            "lease_until": None,
+        }
+    )
+
+
+def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> None:
+    """A message still waiting in the outbox is cancelled and never sent; one already handed
+    to its provider keeps its real status and is only marked superseded."""
+    if message["status"] == MessageStatus.QUEUED.value:
+        uow.flush()  # the outbox row may have been written earlier in this unit of work
+        queued = uow.notifications.outbox_rows([message["id"]]).get(message["id"])
+        lease = queued["lease_until"] if queued is not None else None
+        in_flight = lease is not None and lease > now
+        if queued is not None and not in_flight:
+            uow.notifications.dequeue(message["id"])
+            set_status(uow, message, MessageStatus.CANCELLED, now, extra={"superseded": True})
+            return
+    message["superseded"] = True
+    uow.notifications.set_message(message["id"], {"superseded": True, "updated_at": now})
+
+
+def track_new(row: Mapping[str, Any], contact: Row) -> Tracked:
+    """Track a notification created in this unit of work (nothing to load yet)."""
+    return Tracked(
+        row=dict(row),
+        cascade=Cascade(
+            steps=steps_from_json(row["steps"]),
+            category=Category(row["category"]),
+            contact=reachability(contact),
+        ),
+    )

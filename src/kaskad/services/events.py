@@ -1,0 +1,72 @@
+"""Events: something that happened to a contact, stored once per idempotency key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.ids import new_id
+from kaskad.services.contacts import blank_contact
+from kaskad.services.errors import Invalid
+
+
+@dataclass(frozen=True, slots=True)
+class EventIn:
+    contact: str
+    type: str
+    key: str
+    occurred_at: datetime | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventAccepted:
+    id: str
+    duplicate: bool
+
+
+def record_events(
+    uow: UnitOfWork, *, events: Sequence[EventIn], create_contacts: bool, now: datetime
+) -> list[EventAccepted]:
+    """Store a batch of events in one transaction; a key already stored is not stored again."""
+    with uow:
+        contacts = uow.contacts.by_external_ids([e.contact for e in events])
+        missing = sorted({e.contact for e in events} - contacts.keys())
+        if missing and not create_contacts:
+            raise Invalid(
+                "contact_not_found",
+                f"no contact with external id {missing[0]!r}",
+                {"missing": missing[:100]},
+            )
+        if missing:
+            uow.contacts.insert_missing([blank_contact(ext, now) for ext in missing])
+            contacts = uow.contacts.by_external_ids([e.contact for e in events])
+        rows = [
+            {
+                "id": new_id("evt"),
+                "contact_id": contacts[e.contact]["id"],
+                "key": e.key,
+                "type": e.type,
+                "occurred_at": e.occurred_at or now,
+                "received_at": now,
+                "payload": dict(e.payload),
+            }
+            for e in events
+        ]
+        unique = list({(r["key"], r["contact_id"]): r for r in rows}.values())
+        inserted = uow.events.insert_new(unique)
+        existing = uow.events.ids_for(
+            (r["key"], r["contact_id"]) for r in unique if (r["key"], r["contact_id"]) not in inserted
+        )
+        ids = {(r["key"], r["contact_id"]): r["id"] for r in unique} | existing
+        uow.commit()
+    seen: set[tuple[str, str]] = set()
+    accepted = []
+    for r in rows:
+        pair = (r["key"], r["contact_id"])
+        accepted.append(EventAccepted(ids[pair], pair not in inserted or pair in seen))
+        seen.add(pair)
+    return accepted

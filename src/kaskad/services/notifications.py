@@ -1,0 +1,120 @@
+"""Accepting notifications and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.cascades import Step
+from kaskad.domain.ids import new_id
+from kaskad.domain.notifications import NotificationRequest, check_steps
+from kaskad.domain.vocabulary import Channel
+from kaskad.services import cascading
+from kaskad.services.errors import Invalid, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: str
+    created: bool
+
+
+def accept_notification(
+    uow: UnitOfWork,
+    *,
+    request: NotificationRequest,
+    routing: Mapping[Channel, str],
+    now: datetime,
+) -> Accepted:
+    """Store the notification and start its cascade; the same idempotency key returns the
+    notification already accepted instead of a new one."""
+    check_steps(request.steps)
+    steps = [_routed(i, step, routing) for i, step in enumerate(request.steps)]
+    try:
+        return _accept(uow, request, steps, now)
+    except IntegrityError:
+        # Another request with the same idempotency key won the race: return its id.
+        existing = _existing(uow, request)
+        if existing is None:
+            raise
+        return Accepted(existing, created=False)
+
+
+def _accept(
+    uow: UnitOfWork, request: NotificationRequest, steps: list[Step], now: datetime
+) -> Accepted:
+    with uow:
+        contact = uow.contacts.by_external_id(request.contact)
+        if contact is None:
+            raise NotFound("contact_not_found", f"no contact with external id {request.contact!r}")
+        if request.idempotency_key:
+            existing = uow.notifications.id_for_key(contact["id"], request.idempotency_key)
+            if existing is not None:
+                return Accepted(existing, created=False)
+        row = {
+            "id": new_id("ntf"),
+            "contact_id": contact["id"],
+            "idempotency_key": request.idempotency_key,
+            "category": request.category.value,
+            "priority": request.priority,
+            "steps": cascading.steps_to_json(steps),
+            "status": "active",
+            "current_step": -1,
+            "due_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        uow.notifications.add(row)
+        item = cascading.track_new(row, contact)
+        cascading.carry_out(uow, item, item.cascade.start(now), now)
+        uow.commit()
+        return Accepted(row["id"], created=True)
+
+
+def _existing(uow: UnitOfWork, request: NotificationRequest) -> str | None:
+    if not request.idempotency_key:
+        return None
+    with uow:
+        contact = uow.contacts.by_external_id(request.contact)
+        if contact is None:
+            return None
+        return uow.notifications.id_for_key(contact["id"], request.idempotency_key)
+
+
+def _routed(index: int, step: Step, routing: Mapping[Channel, str]) -> Step:
+    provider = step.provider or routing.get(step.channel)
+    if provider is None or provider not in routing.values():
+        raise Invalid(
+            "channel_not_configured",
+            f"no provider configured for {step.channel}"
+            + (f" named {step.provider!r}" if step.provider else ""),
+            {"field": f"cascade[{index}].channel"},
+        )
+    return Step(step.channel, step.content, step.until, step.timeout, provider)
+
+
+def get_notification(uow: UnitOfWork, *, notification_id: str) -> dict[str, Any]:
+    """The notification, its messages with the time of each status, and its decisions."""
+    with uow:
+        row = uow.notifications.get(notification_id)
+        if row is None:
+            raise NotFound("notification_not_found", f"no notification {notification_id!r}")
+        contact = uow.contacts.by_ids([row["contact_id"]]).get(row["contact_id"])
+        messages = uow.notifications.messages_of([notification_id])
+        history = uow.notifications.statuses_of(m["id"] for m in messages)
+        decisions = uow.notifications.decisions_of(notification_id)
+    by_message: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in history:
+        by_message.setdefault(entry["message_id"], []).append(entry)
+    return {
+        "notification": dict(row),
+        "contact": dict(contact) if contact else None,
+        "messages": [(dict(m), by_message.get(m["id"], [])) for m in messages],
+        "decisions": [dict(d) for d in decisions],
+    }

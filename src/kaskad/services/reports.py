@@ -1,0 +1,87 @@
+"""Status reports from providers: record them on their messages and move cascades on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.providers import StatusReport
+from kaskad.domain.vocabulary import MessageStatus, advances
+from kaskad.services import cascading
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    applied: int = 0
+    recorded_only: int = 0
+    unmatched: int = 0
+
+
+def apply_reports(
+    uow: UnitOfWork, *, reports: Sequence[StatusReport], now: datetime
+) -> ReportSummary:
+    """Apply a batch of reports in one transaction.
+
+    Every matched report lands in the message's history. Only reports that move a message
+    forward change its status, and only the current step's message can move its cascade:
+    a late report is recorded (with its cost) and never starts another send.
+    """
+    with uow:
+        summary = record_reports(uow, reports=reports, now=now)
+        uow.commit()
+        return summary
+
+
+def record_reports(
+    uow: UnitOfWork, *, reports: Sequence[StatusReport], now: datetime
+) -> ReportSummary:
+    """The body of ``apply_reports`` for callers that already hold a unit of work."""
+    message_ids = _match(uow, reports)
+    located = uow.notifications.messages_by_ids(i for i in message_ids if i)
+    # Lock the notifications first, then read their messages fresh under the lock.
+    tracked = cascading.track(
+        uow, uow.notifications.lock({m["notification_id"] for m in located.values()}).values()
+    )
+    messages = {m["id"]: m for item in tracked.values() for m in item.messages.values()}
+    applied = recorded = unmatched = 0
+    for report, message_id in zip(reports, message_ids, strict=True):
+        message = messages.get(message_id) if message_id else None
+        if message is None:
+            unmatched += 1
+            continue
+        moves = advances(MessageStatus(message["status"]), report.status)
+        extra = {"cost": report.cost, "currency": report.currency} if report.cost else {}
+        cascading.set_status(
+            uow,
+            message,
+            report.status,
+            report.at,
+            applied=moves,
+            provider_status=report.provider_status,
+            extra=extra,
+        )
+        if not moves:
+            recorded += 1
+            continue
+        applied += 1
+        item = tracked[message["notification_id"]]
+        transition = item.cascade.on_status(item.state, message["step"], report.status, now)
+        cascading.carry_out(uow, item, transition, now)
+    return ReportSummary(applied, recorded, unmatched)
+
+
+def _match(uow: UnitOfWork, reports: Sequence[StatusReport]) -> list[str | None]:
+    by_provider: dict[str, set[str]] = {}
+    for report in reports:
+        if report.message_id is None and report.provider_message_id:
+            by_provider.setdefault(report.provider, set()).add(report.provider_message_id)
+    found = {
+        (provider, ref): row["id"]
+        for provider, refs in by_provider.items()
+        for ref, row in uow.notifications.messages_by_provider_ref(provider, refs).items()
+    }
+    return [
+        r.message_id or found.get((r.provider, r.provider_message_id or "")) for r in reports
+    ]

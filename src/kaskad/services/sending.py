@@ -1,0 +1,118 @@
+"""The outbox: claiming sends for providers and recording what the providers answered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.providers import OutgoingMessage, SendOutcome, SendResult
+from kaskad.domain.vocabulary import Category, Channel, MessageStatus, advances
+from kaskad.services import cascading
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=10)
+    max_attempts: int = 8
+
+    def delay(self, attempt: int, hint: float | None) -> timedelta:
+        if hint is not None and hint > 0:
+            return timedelta(seconds=hint)
+        delay: timedelta = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        return delay
+
+
+def claim_sends(
+    uow: UnitOfWork, *, now: datetime, limit: int, lease: timedelta
+) -> list[OutgoingMessage]:
+    """Lease due outbox rows to this sender; a sender that dies lets its lease run out, and
+    the next one resends with the same client reference."""
+    with uow:
+        rows = uow.notifications.claim_outbox(now, limit)
+        if not rows:
+            return []
+        messages = uow.notifications.messages_by_ids(r["message_id"] for r in rows)
+        notifications = uow.notifications.lock({m["notification_id"] for m in messages.values()})
+        claimed: list[OutgoingMessage] = []
+        for row in rows:
+            message = messages[row["message_id"]]
+            if message["status"] != MessageStatus.QUEUED.value:
+                uow.notifications.dequeue(row["message_id"])
+                continue
+            attempt = row["attempts"] + 1
+            uow.notifications.set_outbox(
+                row["message_id"], {"lease_until": now + lease, "attempts": attempt}
+            )
+            claimed.append(
+                OutgoingMessage(
+                    id=message["id"],
+                    notification_id=message["notification_id"],
+                    contact_id=message["contact_id"],
+                    channel=Channel(message["channel"]),
+                    provider=message["provider"],
+                    address=message["address"] or "",
+                    content=message["content"],
+                    category=Category(notifications[message["notification_id"]]["category"]),
+                    attempt=attempt,
+                )
+            )
+        uow.commit()
+        return claimed
+
+
+def record_results(
+    uow: UnitOfWork, *, results: Sequence[SendResult], now: datetime, retry: RetryPolicy
+) -> None:
+    with uow:
+        located = uow.notifications.messages_by_ids(r.message_id for r in results)
+        tracked = cascading.track(
+            uow, uow.notifications.lock({m["notification_id"] for m in located.values()}).values()
+        )
+        messages = {m["id"]: m for item in tracked.values() for m in item.messages.values()}
+        queued = uow.notifications.outbox_rows(messages)
+        for result in results:
+            message = messages.get(result.message_id)
+            if message is None or result.message_id not in queued:
+                continue  # already recorded (a resend answered twice) or cancelled meanwhile
+            status = _settle(uow, message, result, queued[result.message_id]["attempts"], now, retry)
+            if status is not None:
+                item = tracked[message["notification_id"]]
+                transition = item.cascade.on_status(item.state, message["step"], status, now)
+                cascading.carry_out(uow, item, transition, now)
+        uow.commit()
+
+
+def _settle(
+    uow: UnitOfWork,
+    message: dict[str, Any],
+    result: SendResult,
+    attempts: int,
+    now: datetime,
+    retry: RetryPolicy,
+) -> MessageStatus | None:
+    """Write one result; return the status the cascade should see, if any."""
+    message_id = str(message["id"])
+    if result.outcome is SendOutcome.RETRY and attempts < retry.max_attempts:
+        delay = retry.delay(attempts, result.retry_after)
+        uow.notifications.set_outbox(
+            message_id, {"lease_until": None, "due_at": now + delay, "last_error": result.error}
+        )
+        return None
+    uow.notifications.dequeue(message_id)
+    if result.outcome is SendOutcome.ACCEPTED:
+        extra: dict[str, Any] = {"provider_message_id": result.provider_message_id}
+        if result.cost is not None:
+            extra |= {"cost": result.cost, "currency": result.currency}
+        moves = advances(MessageStatus(str(message["status"])), result.status)
+        cascading.set_status(uow, message, result.status, now, applied=moves, extra=extra)
+        return result.status if moves else None
+    status = result.status if result.outcome is SendOutcome.FAILED else MessageStatus.FAILED
+    error = result.error or "provider refused the message"
+    if result.outcome is SendOutcome.RETRY:
+        error = f"gave up after {attempts} attempts: {error}"
+    cascading.set_status(uow, message, status, now, extra={"error": error})
+    return status
