@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     default_phone_region: str | None = None
     create_unknown_contacts: bool = True
 
-    channels: dict[Channel, str] = Field(default_factory=lambda: {c: "sandbox" for c in Channel})
+    channels: dict[Channel, str] = Field(default_factory=lambda: dict.fromkeys(Channel, "sandbox"))
     sandbox_enabled: bool = True
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 

@@ -61,8 +61,12 @@ def test_viber_delivered_ends_the_cascade(app: App, clock: VirtualClock) -> None
 def test_undelivered_viber_falls_back_to_sms_after_timeout(app: App, clock: VirtualClock) -> None:
     _contact(app, clock)
     sandbox.set_outcome(
-        app.uow(), channel=Channel.VIBER, address=PHONE, outcome="undelivered",
-        default_region=None, now=clock.now(),
+        app.uow(),
+        channel=Channel.VIBER,
+        address=PHONE,
+        outcome="undelivered",
+        default_region=None,
+        now=clock.now(),
     )
     nid = _accept(app, clock, _viber_then_sms())
     _run(app)

@@ -158,7 +158,9 @@ class Cascade:
             step = self.steps[i]
             reason = self.contact.why_unreachable(step.channel, self.category)
             if reason is not None:
-                decisions.append(Decision(DecisionKind.SKIP, f"{step.channel} skipped: {reason}", i))
+                decisions.append(
+                    Decision(DecisionKind.SKIP, f"{step.channel} skipped: {reason}", i)
+                )
                 continue
             wait = f"waiting up to {format_duration(step.timeout)} for {step.until}"
             if why is not None:

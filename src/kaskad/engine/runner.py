@@ -8,6 +8,7 @@ NOTIFY) or until the poll interval passes, whichever comes first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -203,10 +204,8 @@ async def _guarded(provider: Provider, batch: list[OutgoingMessage]) -> Sequence
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        pass
     event.clear()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,8 +109,12 @@ def upsert_contacts(
     patches: Sequence[ContactPatch],
     default_region: str | None,
     now: datetime,
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[dict[str, Any], bool]]:
-    """Validate every patch, then store all of them in one transaction or none."""
+    """Validate every patch, then store all of them in one transaction or none.
+
+    ``progress`` is called with the number of rows written since its last call.
+    """
     errors = []
     valid: list[ContactPatch] = []
     for index, patch in enumerate(patches):
@@ -135,7 +139,11 @@ def upsert_contacts(
             else:
                 uow.contacts.update(row["id"], {k: v for k, v in row.items() if k != "id"})
             results.append((row, before is None))
+            if progress is not None and len(results) % 500 == 0:
+                progress(500)
         uow.commit()
+        if progress is not None:
+            progress(len(results) % 500)
         return results
 
 

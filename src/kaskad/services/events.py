@@ -59,7 +59,9 @@ def record_events(
         unique = list({(r["key"], r["contact_id"]): r for r in rows}.values())
         inserted = uow.events.insert_new(unique)
         existing = uow.events.ids_for(
-            (r["key"], r["contact_id"]) for r in unique if (r["key"], r["contact_id"]) not in inserted
+            (r["key"], r["contact_id"])
+            for r in unique
+            if (r["key"], r["contact_id"]) not in inserted
         )
         ids = {(r["key"], r["contact_id"]): r["id"] for r in unique} | existing
         uow.commit()

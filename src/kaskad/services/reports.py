@@ -82,6 +82,4 @@ def _match(uow: UnitOfWork, reports: Sequence[StatusReport]) -> list[str | None]
         for provider, refs in by_provider.items()
         for ref, row in uow.notifications.messages_by_provider_ref(provider, refs).items()
     }
-    return [
-        r.message_id or found.get((r.provider, r.provider_message_id or "")) for r in reports
-    ]
+    return [r.message_id or found.get((r.provider, r.provider_message_id or "")) for r in reports]

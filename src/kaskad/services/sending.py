@@ -78,7 +78,9 @@ def record_results(
             message = messages.get(result.message_id)
             if message is None or result.message_id not in queued:
                 continue  # already recorded (a resend answered twice) or cancelled meanwhile
-            status = _settle(uow, message, result, queued[result.message_id]["attempts"], now, retry)
+            status = _settle(
+                uow, message, result, queued[result.message_id]["attempts"], now, retry
+            )
             if status is not None:
                 item = tracked[message["notification_id"]]
                 transition = item.cascade.on_status(item.state, message["step"], status, now)

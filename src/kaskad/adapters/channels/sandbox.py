@@ -95,7 +95,7 @@ class SandboxProvider:
         self._default = default_outcome
         self._mix = {k: v for k, v in (random_mix or {}).items() if v > 0}
         self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - demo outcomes, not secrets
+        self._rng = rng or random.Random()
 
     def _now(self) -> datetime:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
@@ -154,7 +154,9 @@ class SandboxProvider:
         return SendResult.accepted(message.id, provider_id)
 
 
-def report_body(rows: Sequence[Mapping[str, Any]], accepted: Mapping[str, Mapping[str, Any]]) -> bytes:
+def report_body(
+    rows: Sequence[Mapping[str, Any]], accepted: Mapping[str, Mapping[str, Any]]
+) -> bytes:
     """Build the sandbox webhook body for due reports, as the gateway would post it."""
     results = []
     for row in rows:

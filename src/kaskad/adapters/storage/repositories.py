@@ -286,34 +286,41 @@ class NotificationRepository:
     # -- the contact timeline ------------------------------------------------------------
     def timeline(self, contact_id: str, limit: int, before: datetime | None) -> list[Row]:
         """Events, message statuses and decisions of one contact, newest first."""
+        m, st, ev, de = s.messages, s.message_statuses, s.events, s.decisions
+        null = literal(None, String())
         parts = [
             select(
-                s.events.c.received_at.label("at"),
+                ev.c.received_at.label("at"),
                 literal("event", String()).label("kind"),
-                s.events.c.id.label("ref"),
-                s.events.c.type.label("detail"),
-                s.events.c.key.label("extra"),
-            ).where(s.events.c.contact_id == contact_id),
+                ev.c.id.label("ref"),
+                ev.c.type.label("name"),
+                ev.c.key.label("text"),
+                null.label("channel"),
+            ).where(ev.c.contact_id == contact_id),
             select(
-                s.message_statuses.c.at,
+                st.c.at,
                 literal("message", String()),
-                s.message_statuses.c.message_id,
-                s.message_statuses.c.status,
-                s.message_statuses.c.provider_status,
-            ).where(s.message_statuses.c.contact_id == contact_id),
+                st.c.message_id,
+                st.c.status,
+                st.c.provider_status,
+                m.c.channel,
+            )
+            .join(m, m.c.id == st.c.message_id)
+            .where(st.c.contact_id == contact_id),
             select(
-                s.decisions.c.at,
+                de.c.at,
                 literal("decision", String()),
-                s.decisions.c.notification_id,
-                s.decisions.c.kind,
-                s.decisions.c.reason,
-            ).where(s.decisions.c.contact_id == contact_id),
+                de.c.notification_id,
+                de.c.kind,
+                de.c.reason,
+                null,
+            ).where(de.c.contact_id == contact_id),
         ]
         if before is not None:
             parts = [p.where(p.selected_columns[0] < before) for p in parts]
         union = union_all(*parts).subquery()
         query = select(union).order_by(union.c.at.desc()).limit(limit)
-        return list(_dicts(self._c.execute(query)))
+        return _dicts(self._c.execute(query))
 
 
 class SandboxRepository:

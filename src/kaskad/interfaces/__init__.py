@@ -1,0 +1,1 @@
+"""Interfaces: HTTP API, CLI. Thin: they translate and call services."""

@@ -1,0 +1,183 @@
+"""The ``kaskad`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from kaskad.adapters import logs
+from kaskad.bootstrap import App, ConfigurationError, build
+from kaskad.interfaces.cli import contacts_import, demo
+from kaskad.services import apikeys
+from kaskad.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, help="kaskad: omnichannel messaging orchestrator.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+key_cli = typer.Typer(no_args_is_help=True, help="API keys.")
+contacts_cli = typer.Typer(no_args_is_help=True, help="Contacts.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(key_cli, name="apikey")
+cli.add_typer(contacts_cli, name="contacts")
+err = Console(stderr=True)
+
+HostOpt = Annotated[str | None, typer.Option(help="Bind address (default KASKAD_HOST)")]
+PortOpt = Annotated[int | None, typer.Option(help="Port (default KASKAD_PORT)")]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logs.configure(settings.log_level, json_output=settings.log_json)
+    return settings
+
+
+def _app(settings: Settings) -> App:
+    try:
+        return build(settings)
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@cli.command()
+def serve(host: HostOpt = None, port: PortOpt = None, migrate: bool = True) -> None:
+    """API + engine + sandbox in one process (migrates the database first)."""
+    import uvicorn
+
+    from kaskad.interfaces.http.app import create_app
+
+    settings = _settings(host=host, port=port)
+    app = _app(settings)
+    if migrate:
+        app.migrate()
+    uvicorn.run(
+        create_app(app, run_engine=True),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
+) -> None:
+    """The HTTP API alone; run any number beside `kaskad worker` on PostgreSQL."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port)
+    _app(settings)  # fail fast on bad configuration
+    uvicorn.run(
+        "kaskad.interfaces.http.app:api_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """The engine alone: timers, outbox senders and the sandbox's reports."""
+    from kaskad.interfaces.http.app import _listener
+
+    app = _app(_settings())
+    if not app.migrations_current():
+        err.print("[red]the database schema is not current:[/red] run `kaskad db upgrade`")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        listener = _listener(app)
+        try:
+            await app.engine.run(stop)
+        finally:
+            if listener is not None:
+                listener.stop()
+
+    asyncio.run(main())
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    app = _app(_settings())
+    app.migrate()
+    typer.echo("database is at the newest schema")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Exit 0 when the schema is current, 1 when migrations are pending."""
+    app = _app(_settings())
+    current = app.migrations_current()
+    typer.echo("current" if current else "migrations pending: run `kaskad db upgrade`")
+    raise typer.Exit(0 if current else 1)
+
+
+@key_cli.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who the key is for")],
+    replace: Annotated[bool, typer.Option(help="Revoke older keys of this name")] = False,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    app = _app(_settings())
+    key = apikeys.create_api_key(app.uow(), name=name, now=app.clock.now(), replace=replace)
+    typer.echo(f"created API key {name!r} (stored hashed; it cannot be shown again):")
+    typer.echo(key)
+
+
+@key_cli.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Option(help="Revoke every key of this name")]) -> None:
+    app = _app(_settings())
+    count = apikeys.revoke_api_keys(app.uow(), name=name, now=app.clock.now())
+    typer.echo(f"revoked {count} key(s) named {name!r}")
+    raise typer.Exit(0 if count else 1)
+
+
+@contacts_cli.command("import")
+def contacts_import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file")],
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid rows even when some are rejected")
+    ] = False,
+) -> None:
+    """Import contacts from CSV (see docs/api.md for the columns). All rows or none, unless
+    --skip-invalid; rejected rows are listed with their reasons."""
+    app = _app(_settings())
+    code = contacts_import.run(app, file, skip_invalid=skip_invalid, console=Console())
+    raise typer.Exit(code)
+
+
+@cli.command("demo")
+def demo_command() -> None:
+    """Seed demo contacts, create a demo API key and print a tour (used by `make run`)."""
+    settings = _settings()
+    app = _app(settings)
+    app.migrate()
+    demo.seed(app, Console())
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

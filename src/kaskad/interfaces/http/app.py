@@ -1,0 +1,90 @@
+"""The FastAPI application. ``kaskad serve`` also runs the engine inside its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+import kaskad
+from kaskad.bootstrap import App, build
+from kaskad.engine.wakeup import PostgresListener
+from kaskad.interfaces.http import contacts, errors, events, notifications, ops, sandbox, webhooks
+from kaskad.interfaces.http.errors import error_response
+from kaskad.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BODY = 16 * 1024 * 1024
+
+DESCRIPTION = """
+kaskad decides what to tell each customer, on which channel and when, and falls back to the
+next channel when a message is not delivered, seen or clicked in time.
+
+Authenticate with `Authorization: Bearer <API key>` (create one with
+`kaskad apikey create --name NAME`). Errors are
+`{"error": {"code": "...", "message": "...", "details": ...}}`.
+"""
+
+
+def create_app(app: App, *, run_engine: bool) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = listener = None
+        if run_engine:
+            task = asyncio.create_task(app.engine.run(stop))
+            listener = _listener(app)
+        yield
+        stop.set()
+        if listener is not None:
+            listener.stop()
+        if task is not None:
+            await task
+
+    api = FastAPI(
+        title="kaskad",
+        version=kaskad.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    api.state.kaskad = app
+    errors.install(api)
+    for module in (contacts, events, notifications, webhooks, ops):
+        api.include_router(module.router)
+    if app.settings.sandbox_enabled:
+        api.include_router(sandbox.router)
+
+    @api.middleware("http")
+    async def _limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            return error_response(
+                413, "payload_too_large", f"bodies are limited to {MAX_BODY} bytes"
+            )
+        return await call_next(request)
+
+    return api
+
+
+def _listener(app: App) -> PostgresListener | None:
+    if app.db.dialect.name != "postgresql":
+        return None
+    dsn = app.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = PostgresListener(dsn, app.engine.wake)
+    listener.start()
+    return listener
+
+
+def api_factory() -> FastAPI:
+    """For ``kaskad api``: the HTTP API alone (any number of processes)."""
+    return create_app(build(Settings()), run_engine=False)
+
+
+def serve_factory() -> FastAPI:
+    """For ``kaskad serve``: API, engine and sandbox in one process."""
+    return create_app(build(Settings()), run_engine=True)
