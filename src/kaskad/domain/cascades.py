@@ -128,9 +128,12 @@ class Cascade:
         return Transition(state)
 
     def _late(self, state: CascadeState, step_index: int, status: MessageStatus) -> Transition:
-        if step_index == state.current or not (reaches(status, Until.SENT) or is_failure(status)):
+        step = self.steps[step_index]
+        if step_index == state.current or not reaches(status, step.until):
+            # Only a report that would have ended the cascade is worth a decision: it means
+            # the customer got the earlier channel too. Others stay in the message history.
             return Transition(state)
-        channel = self.steps[step_index].channel
+        channel = step.channel
         if state.status is CascadeStatus.COMPLETED and step_index < state.current:
             where = f"after the cascade completed on {self.steps[state.current].channel}"
         elif state.status is CascadeStatus.COMPLETED:

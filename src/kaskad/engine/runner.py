@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Engine as DbEngine
@@ -131,14 +131,14 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        loops: list[Callable[[asyncio.Event], object]] = [self._timer_loop, self._outbox_loop]
+        loops: list[Callable[[], Awaitable[float]]] = [self._timer_loop, self._outbox_loop]
         if self._config.sandbox_reports:
             loops.append(self._reports_loop)
         tasks = []
         for body in loops:
             event = asyncio.Event()
             self._events.append(event)
-            tasks.append(asyncio.create_task(self._forever(body, event, stop)))  # type: ignore[arg-type]
+            tasks.append(asyncio.create_task(self._forever(body, event, stop)))
         await stop.wait()
         for event in self._events:
             event.set()
@@ -146,39 +146,56 @@ class Engine:
 
     async def _forever(
         self,
-        body: Callable[[asyncio.Event], asyncio.Future[bool]],
+        body: Callable[[], Awaitable[float]],
         event: asyncio.Event,
         stop: asyncio.Event,
     ) -> None:
+        """Run ``body`` until stopped; it returns how long it may sleep (0 when busy)."""
         while not stop.is_set():
             try:
-                busy = await body(event)
+                pause = await body()
             except Exception:
                 # A database hiccup must not end the loop; the work stays in the database.
                 log.exception("engine loop error; retrying")
-                busy = False
-            if not busy and not stop.is_set():
-                await _wait(event, self._config.poll_interval)
+                pause = self._config.poll_interval
+            if pause > 0 and not stop.is_set():
+                await _wait(event, pause)
 
-    async def _timer_loop(self, _event: asyncio.Event) -> bool:
-        return await asyncio.to_thread(self.advance_timers) >= self._config.claim_batch
+    def _pause_until(self, due: datetime | None) -> float:
+        """Sleep until the next timer, but never past the poll interval."""
+        poll = self._config.poll_interval
+        if due is None:
+            return poll
+        return min(poll, max(0.001, (due - self._clock.now()).total_seconds()))
 
-    async def _reports_loop(self, _event: asyncio.Event) -> bool:
-        n = await asyncio.to_thread(self.deliver_sandbox_reports)
-        return n >= self._config.claim_batch
+    async def _timer_loop(self) -> float:
+        if await asyncio.to_thread(self.advance_timers) >= self._config.claim_batch:
+            return 0
+        return self._pause_until(await asyncio.to_thread(self._next, "timers"))
 
-    async def _outbox_loop(self, _event: asyncio.Event) -> bool:
+    async def _reports_loop(self) -> float:
+        if await asyncio.to_thread(self.deliver_sandbox_reports) >= self._config.claim_batch:
+            return 0
+        return self._pause_until(await asyncio.to_thread(self._next, "reports"))
+
+    def _next(self, kind: str) -> datetime | None:
+        with self.uow() as uow:
+            if kind == "timers":
+                return uow.notifications.next_due()
+            return uow.sandbox.next_report_due()
+
+    async def _outbox_loop(self) -> float:
         """Claim while there is capacity; sends run as tasks so claiming never waits on them."""
         free = self._capacity()
         if free <= 0:
-            return False
+            return self._config.poll_interval
         claimed = await asyncio.to_thread(self.claim_sends, min(free, self._config.claim_batch))
         if not claimed:
-            return False
+            return self._config.poll_interval
         task = asyncio.create_task(self.send_claimed(claimed))
         self._in_flight[task] = len(claimed)
         task.add_done_callback(self._sent)
-        return len(claimed) >= self._config.claim_batch // 2
+        return 0 if len(claimed) >= self._config.claim_batch // 2 else 0.001
 
     def _capacity(self) -> int:
         """Messages this process may still take on; bounded so leases never run out in a queue."""

@@ -124,7 +124,8 @@ def upsert_contacts(
             errors.append({"index": index, "field": exc.field, "message": str(exc)})
     if errors:
         first = errors[0]
-        raise Invalid("invalid_contact", f"{first['field']}: {first['message']}", errors)
+        code = "invalid_" + str(first["field"]).split(".")[0]
+        raise Invalid(code, str(first["message"]), errors)
     ids = [p.external_id for p in valid]
     if len(set(ids)) != len(ids):
         raise Invalid("duplicate_external_id", "an external id appears twice in the batch")

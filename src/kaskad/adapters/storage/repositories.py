@@ -185,6 +185,11 @@ class NotificationRepository:
     def set(self, notification_id: str, values: dict[str, Any]) -> None:
         self._changes.update(s.notifications, notification_id, values)
 
+    def next_due(self) -> datetime | None:
+        query = select(func.min(s.notifications.c.due_at))
+        value: datetime | None = self._c.execute(query).scalar_one_or_none()
+        return value
+
     def waiting_count(self) -> int:
         query = select(func.count()).where(s.notifications.c.due_at.is_not(None))
         return int(self._c.execute(query).scalar_one())
@@ -394,6 +399,11 @@ class SandboxRepository:
         if self._locks:
             query = query.with_for_update(skip_locked=True)
         return list(_dicts(self._c.execute(query)))
+
+    def next_report_due(self) -> datetime | None:
+        query = select(func.min(s.sandbox_reports.c.due_at))
+        value: datetime | None = self._c.execute(query).scalar_one_or_none()
+        return value
 
     def delete_reports(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(list(ids)):
