@@ -1,0 +1,162 @@
+"""The outbox: retries, permanent failures, crashed senders and provider exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from kaskad.adapters.storage import schema
+from kaskad.bootstrap import App
+from kaskad.domain.cascades import Step
+from kaskad.domain.notifications import NotificationRequest
+from kaskad.domain.providers import OutgoingMessage, SendResult
+from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until
+from kaskad.engine.clock import VirtualClock
+from kaskad.services import contacts, notifications, sending
+from kaskad.services.contacts import ContactPatch
+
+PHONE = "+380501234567"
+
+
+class Scripted:
+    """A provider that answers from a script: one list of results per call, by channel."""
+
+    name = "sandbox"
+    channels = frozenset(Channel)
+
+    def __init__(self, script: dict[Channel, list[str]], inner: object) -> None:
+        self.script = script
+        self.inner = inner
+        self.calls: list[tuple[Channel, str, int]] = []
+
+    async def send(self, batch: Sequence[OutgoingMessage]) -> Sequence[SendResult]:
+        results: list[SendResult] = []
+        for m in batch:
+            self.calls.append((m.channel, m.id, m.attempt))
+            plan = self.script.get(m.channel, [])
+            step = plan.pop(0) if plan else "ok"
+            if step == "raise":
+                raise ConnectionError("gateway connection reset")
+            if step == "retry":
+                results.append(SendResult.retry(m.id, "throttled", retry_after=5))
+            elif step == "fail":
+                results.append(SendResult.failed(m.id, "invalid number", MessageStatus.REJECTED))
+            else:
+                results.extend(await self.inner.send([m]))  # type: ignore[attr-defined]
+        return results
+
+
+def _setup(app: App, clock: VirtualClock, script: dict[Channel, list[str]]) -> Scripted:
+    provider = Scripted(script, app.providers["sandbox"])
+    app.engine._providers = {"sandbox": provider}  # type: ignore[attr-defined]
+    contacts.upsert_contacts(
+        app.uow(),
+        patches=[ContactPatch(external_id="c1", phone=PHONE)],
+        default_region=None,
+        now=clock.now(),
+    )
+    request = NotificationRequest(
+        contact="c1",
+        category=Category.TRANSACTIONAL,
+        priority=80,
+        steps=[
+            Step(Channel.VIBER, {"text": "x"}, Until.DELIVERED, timedelta(minutes=5)),
+            Step(Channel.SMS, {"text": "x"}),
+        ],
+    )
+    notifications.accept_notification(
+        app.uow(), request=request, routing=app.routing, now=clock.now()
+    )
+    return provider
+
+
+def _run(app: App) -> None:
+    asyncio.run(app.engine.run_until_idle())
+
+
+def _messages(app: App) -> list[tuple[str, str]]:
+    with app.uow() as uow:
+        rows = uow.connection.execute(
+            select(schema.messages.c.channel, schema.messages.c.status).order_by(
+                schema.messages.c.step
+            )
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_retry_waits_then_succeeds(app: App, clock: VirtualClock) -> None:
+    provider = _setup(app, clock, {Channel.VIBER: ["retry"]})
+    _run(app)
+    assert _messages(app) == [("viber", "queued")]
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    assert _messages(app) == [("viber", "delivered")]
+    assert [c[2] for c in provider.calls] == [1, 2]
+    assert len({c[1] for c in provider.calls}) == 1  # the same client reference
+
+
+def test_permanent_failure_falls_back_at_once(app: App, clock: VirtualClock) -> None:
+    _setup(app, clock, {Channel.VIBER: ["fail"]})
+    _run(app)
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    assert _messages(app) == [("viber", "rejected"), ("sms", "delivered")]
+    with app.uow() as uow:
+        error = uow.connection.execute(select(schema.messages.c.error)).scalars().first()
+        reasons = uow.connection.execute(select(schema.decisions.c.reason)).scalars().all()
+    assert error == "invalid number"
+    assert "viber rejected → sms" in reasons
+
+
+def test_giving_up_after_max_attempts_fails_the_step(app: App, clock: VirtualClock) -> None:
+    attempts = app.settings.max_send_attempts
+    _setup(app, clock, {Channel.VIBER: ["retry"] * attempts})
+    for _ in range(attempts + 1):
+        _run(app)
+        clock.advance(timedelta(seconds=5))
+    _run(app)
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    assert _messages(app) == [("viber", "failed"), ("sms", "delivered")]
+    with app.uow() as uow:
+        error = uow.connection.execute(select(schema.messages.c.error)).scalars().first()
+    assert error == f"gave up after {attempts} attempts: throttled"
+
+
+def test_provider_exception_becomes_a_retry(app: App, clock: VirtualClock) -> None:
+    provider = _setup(app, clock, {Channel.VIBER: ["raise"]})
+    _run(app)
+    assert _messages(app) == [("viber", "queued")]
+    clock.advance(timedelta(seconds=app.settings.retry_base_seconds))
+    _run(app)
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    assert _messages(app) == [("viber", "delivered")]
+    assert len(provider.calls) == 2
+
+
+def test_a_crashed_sender_is_resent_with_the_same_reference(app: App, clock: VirtualClock) -> None:
+    """A sender that claimed and sent but died before recording: after its lease runs out the
+    message is sent again with the same client reference, and the gateway takes it once."""
+    _setup(app, clock, {})
+    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30))
+    assert len(claimed) == 1
+    asyncio.run(app.providers["sandbox"].send(claimed))  # ...and the process dies here
+    assert (
+        sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30)) == []
+    )
+    clock.advance(timedelta(seconds=31))
+    _run(app)
+    clock.advance(timedelta(seconds=5))
+    _run(app)
+    assert _messages(app) == [("viber", "delivered")]
+    with app.uow() as uow:
+        received = uow.connection.execute(
+            select(schema.sandbox_messages.c.client_ref, schema.sandbox_messages.c.attempts)
+        ).all()
+    assert [(r[0], r[1]) for r in received] == [(claimed[0].id, 2)]
