@@ -6,7 +6,8 @@ into rows in the current unit of work: messages, outbox entries, statuses and de
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from kaskad.domain.cascades import (
     Cascade,
     CascadeState,
     CascadeStatus,
+    DecisionKind,
     SendStep,
     Step,
     SupersedeStep,
@@ -27,6 +29,7 @@ from kaskad.domain.ids import new_id
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until
 
 Row = Mapping[str, Any]
+log = logging.getLogger("kaskad.decisions")
 
 
 def steps_to_json(steps: Iterable[Step]) -> list[dict[str, Any]]:
@@ -111,6 +114,8 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
     row = item.row
     for decision in transition.decisions:
         uow.after_commit(metrics.DECISIONS.labels(decision.kind.value).inc)
+        if decision.kind is not DecisionKind.SEND:
+            uow.after_commit(_logger(row["id"], decision.kind, decision.reason))
         message = item.messages.get(decision.step) if decision.step is not None else None
         uow.notifications.add_decision(
             {
@@ -135,6 +140,11 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
             values["finished_at"] = now
         row.update(values)
         uow.notifications.set(row["id"], values)
+
+
+def _logger(notification_id: str, kind: DecisionKind, reason: str) -> Callable[[], None]:
+    # Reasons name channels and rules, never addresses; the log filter masks them anyway.
+    return lambda: log.info("%s %s: %s", notification_id, kind.value, reason)
 
 
 def set_status(

@@ -31,7 +31,6 @@ KEYS = {
     schema.notifications.name: "id",
     schema.contacts.name: "id",
     schema.outbox.name: "message_id",
-    schema.sandbox_reports.name: "id",
 }
 
 
@@ -40,11 +39,20 @@ class Changes:
         self._inserts: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._updates: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self._deletes: dict[str, set[str]] = defaultdict(set)
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
 
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         self._inserts[table.name].append(row)
+        key = KEYS.get(table.name)
+        if key is not None and row.get(key) is not None:
+            self._pending[(table.name, row[key])] = row
 
     def update(self, table: Table, key: str, values: dict[str, Any]) -> None:
+        """Update a row; one inserted in this same unit of work is updated before insert."""
+        pending = self._pending.get((table.name, key))
+        if pending is not None:
+            pending.update(values)
+            return
         self._updates[table.name].setdefault(key, {}).update(values)
 
     def delete(self, table: Table, key: str) -> None:
@@ -65,6 +73,7 @@ class Changes:
         self._inserts.clear()
         self._updates.clear()
         self._deletes.clear()
+        self._pending.clear()
 
 
 def _flush_updates(connection: Connection, table: Table, by_key: dict[str, dict[str, Any]]) -> None:
