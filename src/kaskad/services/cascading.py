@@ -227,7 +227,9 @@ def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> None:
     to its provider keeps its real status and is only marked superseded."""
     if message["status"] == MessageStatus.QUEUED.value:
         uow.flush()  # the outbox row may have been written earlier in this unit of work
-        queued = uow.notifications.outbox_rows([message["id"]]).get(message["id"])
+        # Locked: a sender claiming this row right now either wins (and we see its lease)
+        # or has not started (and skips the row we are about to delete).
+        queued = uow.notifications.outbox_rows([message["id"]], lock=True).get(message["id"])
         lease = queued["lease_until"] if queued is not None else None
         in_flight = lease is not None and lease > now
         if queued is not None and not in_flight:

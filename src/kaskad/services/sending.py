@@ -36,7 +36,9 @@ def claim_sends(
         if not rows:
             return []
         messages = uow.notifications.messages_by_ids(r["message_id"] for r in rows)
-        notifications = uow.notifications.lock({m["notification_id"] for m in messages.values()})
+        # No notification locks here: a claim must never wait on a cascade being advanced,
+        # or the two would deadlock over the outbox row (see cascading._supersede).
+        categories = uow.notifications.categories(m["notification_id"] for m in messages.values())
         claimed: list[OutgoingMessage] = []
         for row in rows:
             message = messages[row["message_id"]]
@@ -56,7 +58,7 @@ def claim_sends(
                     provider=message["provider"],
                     address=message["address"] or "",
                     content=message["content"],
-                    category=Category(notifications[message["notification_id"]]["category"]),
+                    category=Category(categories[message["notification_id"]]),
                     attempt=attempt,
                 )
             )

@@ -11,7 +11,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,8 +36,14 @@ def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database in (None, "", ":memory:"):
+        # Each connection would get its own empty in-memory database.
+        raise ValueError("use a SQLite file, not an in-memory database")
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=8,
+        max_overflow=16,
     )
 
     @event.listens_for(engine, "connect")

@@ -153,6 +153,15 @@ class NotificationRepository:
         query = select(s.notifications).where(s.notifications.c.id == notification_id)
         return _first(self._c.execute(query))
 
+    def categories(self, ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(s.notifications.c.id, s.notifications.c.category).where(
+                s.notifications.c.id.in_(chunk)
+            )
+            found.update({r.id: r.category for r in self._c.execute(query)})
+        return found
+
     def lock(self, ids: Iterable[str]) -> dict[str, Row]:
         """Load notifications for update, in id order so two workers never deadlock."""
         found: dict[str, Row] = {}
@@ -246,10 +255,13 @@ class NotificationRepository:
     def enqueue(self, row: dict[str, Any]) -> None:
         self._changes.insert(s.outbox, row)
 
-    def outbox_rows(self, message_ids: Iterable[str]) -> dict[str, Row]:
+    def outbox_rows(self, message_ids: Iterable[str], *, lock: bool = False) -> dict[str, Row]:
+        """Outbox rows by message; ``lock`` waits for a sender that is claiming them."""
         found: dict[str, Row] = {}
         for chunk in _chunks(sorted(set(message_ids))):
-            query = select(s.outbox).where(s.outbox.c.message_id.in_(chunk))
+            query: Select[Any] = select(s.outbox).where(s.outbox.c.message_id.in_(chunk))
+            if lock and self._locks:
+                query = query.with_for_update()
             found.update({r["message_id"]: r for r in _dicts(self._c.execute(query))})
         return found
 

@@ -23,7 +23,7 @@ async def post_webhook(provider: str, request: Request, app: AppDep) -> Any:
     if parser is None:
         raise ApiError(404, "unknown_provider", f"no webhook for provider {provider!r}")
     if provider == "sandbox":
-        require_key(request, app)  # the sandbox has no signature of its own
+        await require_key(request, app)  # the sandbox has no signature of its own
     body = await request.body()
     parsed = parser.parse(body, dict(request.headers))
     summary = await run_in_threadpool(
