@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,6 +15,12 @@ from kaskad.interfaces.http.deps import AppDep
 from kaskad.interfaces.http.errors import error_response
 
 router = APIRouter(tags=["operations"])
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    """The demo starts at the interactive API docs."""
+    return RedirectResponse("/docs")
 
 
 @router.get("/healthz")
