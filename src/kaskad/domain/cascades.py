@@ -116,9 +116,9 @@ class Cascade:
         self, state: CascadeState, step_index: int, status: MessageStatus, now: datetime
     ) -> Transition:
         """A message's status changed; only the current step's message can move the cascade."""
-        step = self.steps[step_index]
         if step_index != state.current or state.finished:
             return self._late(state, step_index, status)
+        step = self.steps[step_index]
         if reaches(status, step.until):
             done = CascadeState(CascadeStatus.COMPLETED, state.current, None)
             reason = f"{step.channel} {status}: cascade complete"
@@ -128,19 +128,24 @@ class Cascade:
         return Transition(state)
 
     def _late(self, state: CascadeState, step_index: int, status: MessageStatus) -> Transition:
+        """A report on a message that no longer drives the cascade.
+
+        Only a report that would have ended the cascade is worth a decision: it means the
+        customer got that channel after all. Others stay in the message history.
+        """
         step = self.steps[step_index]
-        if step_index == state.current or not reaches(status, step.until):
-            # Only a report that would have ended the cascade is worth a decision: it means
-            # the customer got the earlier channel too. Others stay in the message history.
+        if not reaches(status, step.until):
             return Transition(state)
-        channel = step.channel
-        if state.status is CascadeStatus.COMPLETED and step_index < state.current:
-            where = f"after the cascade completed on {self.steps[state.current].channel}"
-        elif state.status is CascadeStatus.COMPLETED:
-            return Transition(state)
+        current = self.steps[state.current].channel if state.current >= 0 else None
+        if state.status is CascadeStatus.COMPLETED:
+            if step_index >= state.current:
+                return Transition(state)  # e.g. seen after delivered: progress, not news
+            where = f"after the cascade completed on {current}"
+        elif state.status is CascadeStatus.FAILED:
+            where = "after the cascade failed"
         else:
-            where = f"after the cascade moved on to {self.steps[state.current].channel}"
-        reason = f"late report: {channel} {status} {where}; recorded, no new send"
+            where = f"after the cascade moved on to {current}"
+        reason = f"late report: {step.channel} {status} {where}; recorded, no new send"
         return Transition(state, (), (Decision(DecisionKind.LATE_REPORT, reason, step_index),))
 
     def _fall_back(self, state: CascadeState, now: datetime, why: str) -> Transition:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Final
@@ -9,6 +10,10 @@ from typing import Final
 _UNIT_SECONDS: Final[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
+
+
+# Ten years: longer waits are mistakes, and far larger ones overflow datetime arithmetic.
+MAX_SECONDS: Final = 3650 * 86400
 
 
 class DurationError(ValueError):
@@ -29,8 +34,10 @@ def parse_duration(value: str | float) -> timedelta:
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
         else:
             raise DurationError(f"{value!r} is not a duration (use e.g. 60s, 5m, 2h, 3d)")
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise DurationError(f"{value!r} is not a positive duration")
+    if seconds > MAX_SECONDS:
+        raise DurationError(f"{value!r} is longer than the maximum of 3650d")
     return timedelta(seconds=seconds)
 
 
@@ -41,8 +48,10 @@ def format_duration(delta: timedelta) -> str:
     """
     seconds = delta.total_seconds()
     total = int(seconds)
-    if total != seconds or total < 120:
-        return f"{seconds:g}s"
+    if total != seconds:
+        return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
+    if total < 120:
+        return f"{total}s"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if total % size == 0:
             return f"{total // size}{unit}"
