@@ -101,3 +101,16 @@ def test_configuration_errors_exit_nonzero(monkeypatch: pytest.MonkeyPatch) -> N
     result = runner.invoke(cli, ["db", "current"])
     assert result.exit_code == 2
     assert "KASKAD_SECRET_KEY" in result.output
+
+
+def test_demo_seeds_contacts_and_prints_a_working_key(env: str) -> None:
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    keys = [w for w in result.output.split() if w.startswith("ksk_")]
+    assert keys
+    assert apikeys.key_name(_uow(env), key=keys[0]) == "demo"
+    assert contacts.get_contact(_uow(env), external_id="demo-anna")["phone"] == "+380501234567"
+    assert "/v1/notifications" in result.output
+    again = runner.invoke(cli, ["demo"])
+    assert again.exit_code == 0  # seeding twice is fine; the old demo key is revoked
+    assert apikeys.key_name(_uow(env), key=keys[0]) is None
