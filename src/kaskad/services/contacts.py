@@ -86,21 +86,34 @@ def _merged(stored: Mapping[str, Any] | None, patch: ContactPatch, now: datetime
     return row
 
 
+# Every personal field, as a contact has it when new or after erasure.
+PERSONAL_BLANK: dict[str, Any] = {
+    "phone": None,
+    "email": None,
+    "push_tokens": [],
+    "locale": None,
+    "timezone": None,
+    "attributes": {},
+    "consents": {},
+}
+
+
 def blank_contact(external_id: str, now: datetime) -> dict[str, Any]:
     return {
         "id": new_id("ctc"),
         "external_id": external_id,
-        "phone": None,
-        "email": None,
-        "push_tokens": [],
-        "locale": None,
-        "timezone": None,
-        "attributes": {},
-        "consents": {},
+        **PERSONAL_BLANK,
         "created_at": now,
         "updated_at": now,
         "erased_at": None,
     }
+
+
+def stored_contact(uow: UnitOfWork, external_id: str) -> dict[str, Any]:
+    row = uow.contacts.by_external_id(external_id)
+    if row is None:
+        raise NotFound("contact_not_found", f"no contact with external id {external_id!r}")
+    return row
 
 
 def upsert_contacts(
@@ -150,9 +163,7 @@ def upsert_contacts(
 
 def get_contact(uow: UnitOfWork, *, external_id: str) -> dict[str, Any]:
     with uow:
-        row = uow.contacts.by_external_id(external_id)
-        if row is None:
-            raise NotFound("contact_not_found", f"no contact with external id {external_id!r}")
+        row = stored_contact(uow, external_id)
         return dict(row)
 
 
@@ -160,24 +171,9 @@ def erase_contact(uow: UnitOfWork, *, external_id: str, now: datetime) -> dict[s
     """Erase personal data (identities, attributes, message content, event payloads) and keep
     anonymised rows so counts per channel and status stay right. Returns those counts."""
     with uow:
-        row = uow.contacts.by_external_id(external_id)
-        if row is None:
-            raise NotFound("contact_not_found", f"no contact with external id {external_id!r}")
-        uow.contacts.update(
-            row["id"],
-            {
-                "external_id": None,
-                "phone": None,
-                "email": None,
-                "push_tokens": [],
-                "locale": None,
-                "timezone": None,
-                "attributes": {},
-                "consents": {},
-                "erased_at": now,
-                "updated_at": now,
-            },
-        )
+        row = stored_contact(uow, external_id)
+        erased = {"external_id": None, **PERSONAL_BLANK, "erased_at": now, "updated_at": now}
+        uow.contacts.update(row["id"], erased)
         uow.contacts.erase_history(row["id"])
         counts = uow.contacts.counts(row["id"])
         uow.commit()
@@ -188,7 +184,5 @@ def timeline(
     uow: UnitOfWork, *, external_id: str, limit: int, before: datetime | None
 ) -> list[dict[str, Any]]:
     with uow:
-        row = uow.contacts.by_external_id(external_id)
-        if row is None:
-            raise NotFound("contact_not_found", f"no contact with external id {external_id!r}")
+        row = stored_contact(uow, external_id)
         return [dict(r) for r in uow.notifications.timeline(row["id"], limit, before)]

@@ -15,6 +15,7 @@ from kaskad.domain.ids import new_id
 from kaskad.domain.notifications import NotificationRequest, check_steps
 from kaskad.domain.vocabulary import Channel
 from kaskad.services import cascading
+from kaskad.services.contacts import stored_contact
 from kaskad.services.errors import Invalid, NotFound
 
 
@@ -49,9 +50,7 @@ def _accept(
     uow: UnitOfWork, request: NotificationRequest, steps: list[Step], now: datetime
 ) -> Accepted:
     with uow:
-        contact = uow.contacts.by_external_id(request.contact)
-        if contact is None:
-            raise NotFound("contact_not_found", f"no contact with external id {request.contact!r}")
+        contact = stored_contact(uow, request.contact)
         if request.idempotency_key:
             existing = uow.notifications.id_for_key(contact["id"], request.idempotency_key)
             if existing is not None:

@@ -53,6 +53,16 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _select_in(
+    connection: Connection, query: Select[Any], column: Any, keys: Iterable[Any]
+) -> list[Row]:
+    """Run ``query`` for ``column IN keys``, in chunks so long lists stay within SQL limits."""
+    rows: list[Row] = []
+    for chunk in _chunks(sorted(set(keys))):
+        rows.extend(_dicts(connection.execute(query.where(column.in_(chunk)))))
+    return rows
+
+
 class ContactRepository:
     def __init__(self, connection: Connection, changes: Changes) -> None:
         self._c = connection
@@ -63,18 +73,12 @@ class ContactRepository:
         return _first(self._c.execute(query))
 
     def by_external_ids(self, external_ids: Sequence[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(external_ids))):
-            query = select(s.contacts).where(s.contacts.c.external_id.in_(chunk))
-            found.update({r["external_id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        rows = _select_in(self._c, select(s.contacts), s.contacts.c.external_id, external_ids)
+        return {r["external_id"]: r for r in rows}
 
     def by_ids(self, ids: Iterable[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query = select(s.contacts).where(s.contacts.c.id.in_(chunk))
-            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        rows = _select_in(self._c, select(s.contacts), s.contacts.c.id, ids)
+        return {r["id"]: r for r in rows}
 
     def insert_missing(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert contacts whose external id is new; a concurrent insert of the same one wins."""
@@ -154,27 +158,17 @@ class NotificationRepository:
         return _first(self._c.execute(query))
 
     def categories(self, ids: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query = select(s.notifications.c.id, s.notifications.c.category).where(
-                s.notifications.c.id.in_(chunk)
-            )
-            found.update({r.id: r.category for r in self._c.execute(query)})
-        return found
+        query = select(s.notifications.c.id, s.notifications.c.category)
+        rows = _select_in(self._c, query, s.notifications.c.id, ids)
+        return {r["id"]: r["category"] for r in rows}
 
     def lock(self, ids: Iterable[str]) -> dict[str, Row]:
         """Load notifications for update, in id order so two workers never deadlock."""
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query: Select[Any] = (
-                select(s.notifications)
-                .where(s.notifications.c.id.in_(chunk))
-                .order_by(s.notifications.c.id)
-            )
-            if self._locks:
-                query = query.with_for_update()
-            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        query = select(s.notifications).order_by(s.notifications.c.id)
+        if self._locks:
+            query = query.with_for_update()
+        rows = _select_in(self._c, query, s.notifications.c.id, ids)
+        return {r["id"]: r for r in rows}
 
     def claim_due(self, now: datetime, limit: int) -> list[Row]:
         query: Select[Any] = (
@@ -205,31 +199,17 @@ class NotificationRepository:
 
     # -- messages ------------------------------------------------------------------------
     def messages_of(self, notification_ids: Iterable[str]) -> list[Row]:
-        rows: list[Row] = []
-        for chunk in _chunks(sorted(set(notification_ids))):
-            query = (
-                select(s.messages)
-                .where(s.messages.c.notification_id.in_(chunk))
-                .order_by(s.messages.c.notification_id, s.messages.c.step)
-            )
-            rows.extend(_dicts(self._c.execute(query)))
-        return rows
+        query = select(s.messages).order_by(s.messages.c.notification_id, s.messages.c.step)
+        return _select_in(self._c, query, s.messages.c.notification_id, notification_ids)
 
     def messages_by_ids(self, ids: Iterable[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query = select(s.messages).where(s.messages.c.id.in_(chunk))
-            found.update({r["id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        rows = _select_in(self._c, select(s.messages), s.messages.c.id, ids)
+        return {r["id"]: r for r in rows}
 
     def messages_by_provider_ref(self, provider: str, refs: Iterable[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(refs))):
-            query = select(s.messages).where(
-                s.messages.c.provider == provider, s.messages.c.provider_message_id.in_(chunk)
-            )
-            found.update({r["provider_message_id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        query = select(s.messages).where(s.messages.c.provider == provider)
+        rows = _select_in(self._c, query, s.messages.c.provider_message_id, refs)
+        return {r["provider_message_id"]: r for r in rows}
 
     def add_message(self, row: dict[str, Any]) -> None:
         self._changes.insert(s.messages, row)
@@ -241,15 +221,8 @@ class NotificationRepository:
         self._changes.insert(s.message_statuses, row)
 
     def statuses_of(self, message_ids: Iterable[str]) -> list[Row]:
-        rows: list[Row] = []
-        for chunk in _chunks(sorted(set(message_ids))):
-            query = (
-                select(s.message_statuses)
-                .where(s.message_statuses.c.message_id.in_(chunk))
-                .order_by(s.message_statuses.c.id)
-            )
-            rows.extend(_dicts(self._c.execute(query)))
-        return rows
+        query = select(s.message_statuses).order_by(s.message_statuses.c.id)
+        return _select_in(self._c, query, s.message_statuses.c.message_id, message_ids)
 
     # -- outbox --------------------------------------------------------------------------
     def enqueue(self, row: dict[str, Any]) -> None:
@@ -257,13 +230,11 @@ class NotificationRepository:
 
     def outbox_rows(self, message_ids: Iterable[str], *, lock: bool = False) -> dict[str, Row]:
         """Outbox rows by message; ``lock`` waits for a sender that is claiming them."""
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(message_ids))):
-            query: Select[Any] = select(s.outbox).where(s.outbox.c.message_id.in_(chunk))
-            if lock and self._locks:
-                query = query.with_for_update()
-            found.update({r["message_id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        query = select(s.outbox)
+        if lock and self._locks:
+            query = query.with_for_update()
+        rows = _select_in(self._c, query, s.outbox.c.message_id, message_ids)
+        return {r["message_id"]: r for r in rows}
 
     def claim_outbox(self, now: datetime, limit: int) -> list[Row]:
         query: Select[Any] = (
@@ -372,20 +343,15 @@ class SandboxRepository:
         )
 
     def accepted(self, client_refs: Iterable[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(client_refs))):
-            query = select(s.sandbox_messages).where(s.sandbox_messages.c.client_ref.in_(chunk))
-            found.update({r["client_ref"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        rows = _select_in(
+            self._c, select(s.sandbox_messages), s.sandbox_messages.c.client_ref, client_refs
+        )
+        return {r["client_ref"]: r for r in rows}
 
     def by_provider_ids(self, ids: Iterable[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query = select(s.sandbox_messages).where(
-                s.sandbox_messages.c.provider_message_id.in_(chunk)
-            )
-            found.update({r["provider_message_id"]: r for r in _dicts(self._c.execute(query))})
-        return found
+        column = s.sandbox_messages.c.provider_message_id
+        rows = _select_in(self._c, select(s.sandbox_messages), column, ids)
+        return {r["provider_message_id"]: r for r in rows}
 
     def count_resends(self, client_refs: Iterable[str]) -> None:
         for ref in client_refs:
