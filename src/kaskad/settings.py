@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/kaskad.db"
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str | None = None
     secret_key: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
@@ -112,10 +111,8 @@ class Settings(BaseSettings):
         if not secret or secret == DEVELOPMENT_SECRET or len(secret) < 32:
             raise ValueError(
                 "KASKAD_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production (it signs links and webhooks)"
+                "in production (it verifies signed webhook callbacks)"
             )
-        if self.sandbox_enabled:
-            raise ValueError("KASKAD_SANDBOX_ENABLED must be false in production")
         return self
 
     @property

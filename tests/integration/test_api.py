@@ -281,8 +281,27 @@ def test_skipped_steps_are_logged(client: TestClient, app: App) -> None:
                     "cascade": [{"channel": "sms", "content": {"text": "x"}}],
                 }
             },
-            404,
+            422,
             "contact_not_found",
+        ),
+        (
+            "post",
+            "/v1/notifications",
+            {
+                "json": {
+                    "contact": "c1",
+                    "cascade": [{"channel": "sms", "content": {"text": "x"}}] * 11,
+                }
+            },
+            422,
+            "invalid_cascade",
+        ),
+        (
+            "get",
+            "/v1/contacts/c1/timeline",
+            {"params": {"before": "2026-01-01T10:00:00"}},
+            422,
+            "validation_error",
         ),
         ("put", "/v1/contacts/c2", {"json": {"phone": "+1 555"}}, 422, "invalid_phone"),
         ("put", "/v1/contacts/c2", {"json": {"timezone": "Mars/Base"}}, 422, "invalid_timezone"),
@@ -366,3 +385,47 @@ def test_operations_endpoints(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert "kaskad_queue_depth" in metrics
     assert "/v1/notifications" in client.get("/openapi.json").json()["paths"]
+
+
+def test_erasing_a_contact_cancels_its_cascades(
+    client: TestClient, app: App, clock: VirtualClock
+) -> None:
+    client.put("/v1/contacts/c1", json={"phone": PHONE})
+    nid = client.post("/v1/notifications", json=cascade()).json()["id"]  # viber still queued
+    assert client.delete("/v1/contacts/c1").status_code == 200
+    clock.advance(timedelta(hours=1))
+    run(app)
+    body = client.get(f"/v1/notifications/{nid}").json()
+    assert body["status"] == "cancelled"
+    assert [(m["channel"], m["status"]) for m in body["messages"]] == [("viber", "cancelled")]
+    assert body["decisions"][-1]["reason"] == "contact erased: cascade cancelled"
+    assert client.get("/v1/sandbox/messages").json()["messages"] == []
+
+
+def test_sandbox_webhook_accepts_a_signature_instead_of_a_key(client: TestClient, app: App) -> None:
+    from kaskad.interfaces.http.webhooks import sign
+
+    bare = TestClient(client.app)
+    body = b'{"results": []}'
+    good = {"X-Kaskad-Signature": sign(app.settings.secret, body)}
+    r = bare.post("/v1/webhooks/sandbox", content=body, headers=good)
+    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 0}
+    bad = {"X-Kaskad-Signature": sign("another secret", body)}
+    r = bare.post("/v1/webhooks/sandbox", content=body, headers=bad)
+    assert r.status_code == 401
+    assert error_code(r) == "bad_signature"
+    assert bare.post("/v1/webhooks/sandbox", content=body).status_code == 401
+
+
+def test_unexpected_errors_are_json(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaskad.services import contacts
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(contacts, "get_contact", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False, headers=client.headers)
+    r = quiet.get("/v1/contacts/c1")
+    assert r.status_code == 500
+    assert error_code(r) == "internal_error"
+    assert "disk" not in r.text

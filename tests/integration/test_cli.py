@@ -114,3 +114,9 @@ def test_demo_seeds_contacts_and_prints_a_working_key(env: str) -> None:
     again = runner.invoke(cli, ["demo"])
     assert again.exit_code == 0  # seeding twice is fine; the old demo key is revoked
     assert apikeys.key_name(_uow(env), key=keys[0]) is None
+
+
+def test_apikey_needs_a_name(env: str) -> None:
+    result = runner.invoke(cli, ["apikey", "create", "--name", "  "])
+    assert result.exit_code == 2
+    assert "needs a name" in result.output

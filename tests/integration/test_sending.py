@@ -12,7 +12,7 @@ from kaskad.adapters.storage import schema
 from kaskad.bootstrap import App
 from kaskad.domain.cascades import Step
 from kaskad.domain.notifications import NotificationRequest
-from kaskad.domain.providers import OutgoingMessage, SendResult
+from kaskad.domain.providers import OutgoingMessage, SendResult, StatusReport
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until
 from kaskad.engine.clock import VirtualClock
 from kaskad.services import contacts, notifications, sending
@@ -160,3 +160,49 @@ def test_a_crashed_sender_is_resent_with_the_same_reference(app: App, clock: Vir
             select(schema.sandbox_messages.c.client_ref, schema.sandbox_messages.c.attempts)
         ).all()
     assert [(r[0], r[1]) for r in received] == [(claimed[0].id, 2)]
+
+
+def _late_viber_delivery(app: App, clock: VirtualClock) -> None:
+    """Viber's wait runs out; its delivery report comes in before the sms is sent."""
+    from kaskad.services import reports, timers
+
+    with app.uow() as uow:
+        viber = uow.connection.execute(select(schema.messages.c.id)).scalar_one()
+    clock.advance(timedelta(minutes=5))
+    assert timers.advance_due(app.uow(), now=clock.now(), limit=10) == 1
+    late = StatusReport(
+        provider="sandbox", status=MessageStatus.DELIVERED, at=clock.now(), message_id=viber
+    )
+    reports.apply_reports(app.uow(), reports=[late], now=clock.now())
+
+
+def test_late_goal_report_cancels_a_fallback_not_yet_sent(app: App, clock: VirtualClock) -> None:
+    provider = _setup(app, clock, {Channel.VIBER: ["retry"]})
+    _run(app)  # viber is refused for now and waits for a retry
+    with app.uow() as uow:
+        uow.connection.execute(schema.messages.update().values(status="sent"))
+        uow.connection.execute(schema.outbox.delete())
+        uow.commit()
+    _late_viber_delivery(app, clock)
+    _run(app)
+    assert _messages(app) == [("viber", "delivered"), ("sms", "cancelled")]
+    assert [c[0] for c in provider.calls] == [Channel.VIBER]
+    with app.uow() as uow:
+        status = uow.connection.execute(select(schema.notifications.c.status)).scalar_one()
+    assert status == "completed"
+
+
+def test_superseded_message_left_by_a_dead_sender_is_not_sent(
+    app: App, clock: VirtualClock
+) -> None:
+    _setup(app, clock, {})
+    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=10))
+    assert [m.channel for m in claimed] == [Channel.VIBER]  # ...and that sender dies
+    clock.advance(timedelta(minutes=5))  # viber times out while still leased
+    _run(app)
+    clock.advance(timedelta(minutes=6))  # the dead sender's lease runs out
+    _run(app)
+    assert _messages(app) == [("viber", "cancelled"), ("sms", "delivered")]
+    with app.uow() as uow:
+        sent = uow.connection.execute(select(schema.sandbox_messages.c.channel)).scalars().all()
+    assert sent == ["sms"]

@@ -226,7 +226,7 @@ def test_status_on_last_step(until: Until, status: MessageStatus, outcome: str) 
         assert t.decisions == (Decision(K.COMPLETE, f"sms {status}: cascade complete", 1),)
     elif outcome == FALLBACK:
         assert t.state == CascadeState(CascadeStatus.FAILED, 1, None)
-        assert t.effects == (SupersedeStep(1),)
+        assert t.effects == (SupersedeStep(1, by_next=False),)
         assert t.decisions == (Decision(K.FAIL, f"sms {status}; no more steps: cascade failed"),)
     else:
         unchanged(t, state)
@@ -316,7 +316,7 @@ def test_timeout_on_last_step_fails_the_cascade() -> None:
     assert state.due_at is not None
     t = c.on_timeout(state, state.due_at)
     assert t.state == CascadeState(CascadeStatus.FAILED, 1, None)
-    assert t.effects == (SupersedeStep(1),)
+    assert t.effects == (SupersedeStep(1, by_next=False),)
     assert t.sends == ()
     assert t.decisions == (
         Decision(K.FAIL, "sms not delivered within 2m; no more steps: cascade failed"),
@@ -532,7 +532,7 @@ def test_fallback_with_only_unreachable_steps_left_fails() -> None:
     c = cascade(step(Channel.VIBER), step(Channel.EMAIL), contact=NO_EMAIL)
     t = c.on_status(started(c), 0, S.EXPIRED, T0 + SECOND)
     assert t.state == CascadeState(CascadeStatus.FAILED, 0, None)
-    assert t.effects == (SupersedeStep(0),)
+    assert t.effects == (SupersedeStep(0, by_next=False),)
     assert t.decisions == (
         Decision(K.SKIP, "email skipped: contact has no email address", 1),
         Decision(K.FAIL, "viber expired; no more steps: cascade failed"),
@@ -547,8 +547,10 @@ def test_goal_report_for_a_superseded_step_is_a_late_report(status: MessageStatu
     c = viber_sms()
     state = on_sms(c)
     t = c.on_status(state, 0, status, T0 + 20 * SECOND)
-    assert t.state == state
-    assert t.effects == ()
+    # The goal is reached after all: the cascade completes and the sms, if still queued, is
+    # cancelled rather than sent.
+    assert t.state == CascadeState(CascadeStatus.COMPLETED, 1, None)
+    assert t.effects == (SupersedeStep(1),)
     assert t.sends == ()
     assert t.decisions == (
         Decision(
@@ -556,8 +558,8 @@ def test_goal_report_for_a_superseded_step_is_a_late_report(status: MessageStatu
             f"late report: viber {status} after the cascade moved on to sms; recorded, no new send",
             0,
         ),
+        Decision(K.COMPLETE, f"viber {status}: cascade complete"),
     )
-    assert "recorded, no new send" in t.decisions[0].reason
 
 
 def test_late_report_after_the_cascade_completed_on_a_later_step() -> None:
@@ -603,8 +605,8 @@ def test_late_report_reads_the_superseded_steps_own_goal() -> None:
     c = cascade(step(Channel.VIBER, Until.SENT), step(Channel.SMS, Until.CLICKED))
     state = c.on_status(started(c), 0, S.REJECTED, T0 + SECOND).state
     t = c.on_status(state, 0, S.SENT, T0 + 2 * SECOND)
-    assert [d.kind for d in t.decisions] == [K.LATE_REPORT]
-    assert t.state == state
+    assert [d.kind for d in t.decisions] == [K.LATE_REPORT, K.COMPLETE]
+    assert t.state == CascadeState(CascadeStatus.COMPLETED, state.current, None)
 
 
 @pytest.mark.parametrize("status", list(MessageStatus))
@@ -642,7 +644,10 @@ def test_a_second_report_for_a_fallen_back_step_never_sends_again(second: Messag
     assert first.sends == (1,)
     again = c.on_status(first.state, 0, second, T0 + 2 * SECOND)
     assert again.sends == ()
-    assert again.state == first.state
+    if second in (S.DELIVERED, S.CLICKED):  # a late goal completes; nothing more is sent
+        assert again.state == CascadeState(CascadeStatus.COMPLETED, 1, None)
+    else:
+        assert again.state == first.state
 
 
 def test_timeout_after_a_failure_report_never_skips_a_step() -> None:
@@ -729,3 +734,15 @@ def test_current_step_goal_after_the_last_step_timed_out_is_a_late_report() -> N
     assert [d.reason for d in t.decisions] == [
         "late report: sms delivered after the cascade failed; recorded, no new send"
     ]
+
+
+def test_cancel_stops_an_active_cascade_and_only_it() -> None:
+    c = viber_sms()
+    state = started(c)
+    t = c.cancel(state, "contact erased")
+    assert t.state == CascadeState(CascadeStatus.CANCELLED, 0, None)
+    assert t.effects == (SupersedeStep(0, by_next=False),)
+    assert [d.reason for d in t.decisions] == ["contact erased: cascade cancelled"]
+    unchanged(c.cancel(t.state, "again"), t.state)
+    unchanged(c.on_status(t.state, 0, S.DELIVERED, T0 + SECOND), t.state)
+    unchanged(c.on_timeout(t.state, T0 + VIBER_TIMEOUT), t.state)

@@ -34,6 +34,7 @@ class CascadeStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,14 @@ class SendStep:
 
 @dataclass(frozen=True, slots=True)
 class SupersedeStep:
-    """The step at ``index`` is no longer current: cancel its message if not yet handed over."""
+    """The step at ``index`` is no longer current: cancel its message if not yet handed over.
+
+    ``by_next`` says a later step took over; when the cascade simply ended, a message already
+    with its provider keeps its status unmarked.
+    """
 
     index: int
+    by_next: bool = True
 
 
 class DecisionKind(StrEnum):
@@ -70,6 +76,7 @@ class DecisionKind(StrEnum):
     COMPLETE = "complete"
     FAIL = "fail"
     LATE_REPORT = "late_report"
+    CANCEL = "cancel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +134,23 @@ class Cascade:
             return self._fall_back(state, now, f"{step.channel} {status}")
         return Transition(state)
 
+    def cancel(self, state: CascadeState, why: str) -> Transition:
+        """Stop the cascade (e.g. its contact was erased); a message not yet handed to its
+        provider is cancelled."""
+        if state.finished:
+            return Transition(state)
+        effects = (SupersedeStep(state.current, by_next=False),) if state.current >= 0 else ()
+        cancelled = CascadeState(CascadeStatus.CANCELLED, state.current, None)
+        decision = Decision(DecisionKind.CANCEL, f"{why}: cascade cancelled", None)
+        return Transition(cancelled, effects, (decision,))
+
     def _late(self, state: CascadeState, step_index: int, status: MessageStatus) -> Transition:
         """A report on a message that no longer drives the cascade.
 
         Only a report that would have ended the cascade is worth a decision: it means the
-        customer got that channel after all. Others stay in the message history.
+        customer got that channel after all. While a later step is still in flight, such a
+        report completes the cascade: the goal is reached, so the later step's message is
+        cancelled if it has not reached its provider yet.
         """
         step = self.steps[step_index]
         if not reaches(status, step.until):
@@ -143,10 +162,17 @@ class Cascade:
             where = f"after the cascade completed on {current}"
         elif state.status is CascadeStatus.FAILED:
             where = "after the cascade failed"
+        elif state.status is CascadeStatus.CANCELLED:
+            return Transition(state)
         else:
             where = f"after the cascade moved on to {current}"
         reason = f"late report: {step.channel} {status} {where}; recorded, no new send"
-        return Transition(state, (), (Decision(DecisionKind.LATE_REPORT, reason, step_index),))
+        late = Decision(DecisionKind.LATE_REPORT, reason, step_index)
+        if state.status is not CascadeStatus.ACTIVE:
+            return Transition(state, (), (late,))
+        done = CascadeState(CascadeStatus.COMPLETED, state.current, None)
+        complete = Decision(DecisionKind.COMPLETE, f"{step.channel} {status}: cascade complete")
+        return Transition(done, (SupersedeStep(state.current),), (late, complete))
 
     def _fall_back(self, state: CascadeState, now: datetime, why: str) -> Transition:
         supersede = (SupersedeStep(state.current),)
@@ -180,4 +206,5 @@ class Cascade:
         ended = why + "; no more steps" if why else "no step can reach the contact"
         decisions.append(Decision(DecisionKind.FAIL, f"{ended}: cascade failed"))
         failed = CascadeState(CascadeStatus.FAILED, state.current, None)
-        return Transition(failed, opening, tuple(decisions))
+        abandoned = tuple(SupersedeStep(e.index, by_next=False) for e in opening)
+        return Transition(failed, abandoned, tuple(decisions))

@@ -110,7 +110,7 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
         if isinstance(effect, SendStep):
             _send_step(uow, item, effect.index, now)
         elif isinstance(effect, SupersedeStep) and effect.index in item.messages:
-            _supersede(uow, item.messages[effect.index], now)
+            _supersede(uow, item.messages[effect.index], now, by_next=effect.by_next)
     row = item.row
     for decision in transition.decisions:
         uow.after_commit(metrics.DECISIONS.labels(decision.kind.value).inc)
@@ -222,9 +222,10 @@ def _send_step(uow: UnitOfWork, item: Tracked, index: int, now: datetime) -> Non
     )
 
 
-def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> None:
+def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime, *, by_next: bool) -> None:
     """A message still waiting in the outbox is cancelled and never sent; one already handed
-    to its provider keeps its real status and is only marked superseded."""
+    to its provider keeps its real status and, when a later step took over, is marked
+    superseded."""
     if message["status"] == MessageStatus.QUEUED.value:
         uow.flush()  # the outbox row may have been written earlier in this unit of work
         # Locked: a sender claiming this row right now either wins (and we see its lease)
@@ -233,9 +234,10 @@ def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> None:
         lease = queued["lease_until"] if queued is not None else None
         in_flight = lease is not None and lease > now
         if queued is not None and not in_flight:
-            uow.notifications.dequeue(message["id"])
-            set_status(uow, message, MessageStatus.CANCELLED, now, extra={"superseded": True})
+            cancel_queued(uow, message, now, superseded=by_next)
             return
+    if not by_next:
+        return
     message["superseded"] = True
     uow.notifications.set_message(message["id"], {"superseded": True, "updated_at": now})
 
@@ -250,3 +252,11 @@ def track_new(row: Mapping[str, Any], contact: Row) -> Tracked:
             contact=reachability(contact),
         ),
     )
+
+
+def cancel_queued(
+    uow: UnitOfWork, message: dict[str, Any], now: datetime, *, superseded: bool
+) -> None:
+    """Take a message that never reached its provider out of the outbox, for good."""
+    uow.notifications.dequeue(message["id"])
+    set_status(uow, message, MessageStatus.CANCELLED, now, extra={"superseded": superseded})

@@ -17,6 +17,7 @@ from kaskad.domain.contacts import (
     validate_timezone,
 )
 from kaskad.domain.ids import new_id
+from kaskad.services import cascading
 from kaskad.services.errors import Invalid, NotFound
 
 UNSET: Any = object()
@@ -169,9 +170,14 @@ def get_contact(uow: UnitOfWork, *, external_id: str) -> dict[str, Any]:
 
 def erase_contact(uow: UnitOfWork, *, external_id: str, now: datetime) -> dict[str, int]:
     """Erase personal data (identities, attributes, message content, event payloads) and keep
-    anonymised rows so counts per channel and status stay right. Returns those counts."""
+    anonymised rows so counts per channel and status stay right. Cascades still under way
+    are cancelled. Returns the message counts per channel."""
     with uow:
         row = stored_contact(uow, external_id)
+        # Stop what is still under way first: nothing more may go to an erased contact.
+        for item in cascading.track(uow, uow.notifications.active_of(row["id"]).values()).values():
+            transition = item.cascade.cancel(item.state, "contact erased")
+            cascading.carry_out(uow, item, transition, now)
         erased = {"external_id": None, **PERSONAL_BLANK, "erased_at": now, "updated_at": now}
         uow.contacts.update(row["id"], erased)
         uow.contacts.erase_history(row["id"])

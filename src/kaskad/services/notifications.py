@@ -15,7 +15,6 @@ from kaskad.domain.ids import new_id
 from kaskad.domain.notifications import NotificationRequest, check_steps
 from kaskad.domain.vocabulary import Channel
 from kaskad.services import cascading
-from kaskad.services.contacts import stored_contact
 from kaskad.services.errors import Invalid, NotFound
 
 
@@ -50,7 +49,10 @@ def _accept(
     uow: UnitOfWork, request: NotificationRequest, steps: list[Step], now: datetime
 ) -> Accepted:
     with uow:
-        contact = stored_contact(uow, request.contact)
+        contact = uow.contacts.by_external_id(request.contact)
+        if contact is None:
+            # The contact is named in the body, not the path: the request is what is wrong.
+            raise Invalid("contact_not_found", f"no contact with external id {request.contact!r}")
         if request.idempotency_key:
             existing = uow.notifications.id_for_key(contact["id"], request.idempotency_key)
             if existing is not None:

@@ -45,6 +45,11 @@ def claim_sends(
             if message["status"] != MessageStatus.QUEUED.value:
                 uow.notifications.dequeue(row["message_id"])
                 continue
+            if message["superseded"]:
+                # Superseded while a sender that then died held it: the next step has taken
+                # over, so sending it now could only reach the customer twice.
+                cascading.cancel_queued(uow, message, now, superseded=True)
+                continue
             attempt = row["attempts"] + 1
             uow.notifications.set_outbox(
                 row["message_id"], {"lease_until": now + lease, "attempts": attempt}

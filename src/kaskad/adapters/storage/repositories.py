@@ -170,6 +170,12 @@ class NotificationRepository:
         rows = _select_in(self._c, query, s.notifications.c.id, ids)
         return {r["id"]: r for r in rows}
 
+    def active_of(self, contact_id: str) -> dict[str, Row]:
+        query = select(s.notifications.c.id).where(
+            s.notifications.c.contact_id == contact_id, s.notifications.c.status == "active"
+        )
+        return self.lock(self._c.execute(query).scalars())
+
     def claim_due(self, now: datetime, limit: int) -> list[Row]:
         query: Select[Any] = (
             select(s.notifications)

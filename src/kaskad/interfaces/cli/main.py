@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from kaskad.adapters import logs
 from kaskad.bootstrap import App, ConfigurationError, build
 from kaskad.interfaces.cli import contacts_import, demo
 from kaskad.services import apikeys
+from kaskad.services.errors import Invalid
 from kaskad.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, help="kaskad: omnichannel messaging orchestrator.")
@@ -26,6 +28,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(key_cli, name="apikey")
 cli.add_typer(contacts_cli, name="contacts")
 err = Console(stderr=True)
+log = logging.getLogger("kaskad")
 
 HostOpt = Annotated[str | None, typer.Option(help="Bind address (default KASKAD_HOST)")]
 PortOpt = Annotated[int | None, typer.Option(help="Port (default KASKAD_PORT)")]
@@ -43,10 +46,17 @@ def _settings(**overrides: object) -> Settings:
 
 def _app(settings: Settings) -> App:
     try:
-        return build(settings)
+        app = build(settings)
     except ConfigurationError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    sandboxed = sorted(c.value for c, p in settings.channels.items() if p == "sandbox")
+    if settings.mode == "production" and sandboxed:
+        log.warning(
+            "production mode with sandbox channels (%s): nothing reaches customers on them",
+            ", ".join(sandboxed),
+        )
+    return app
 
 
 @cli.command()
@@ -92,11 +102,21 @@ def api(
 
 
 @cli.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (KASKAD_HOST)")
+    ] = None,
+) -> None:
     """The engine alone: timers, outbox senders and the sandbox's reports."""
+    from prometheus_client import start_http_server
+
+    from kaskad.adapters.metrics import REGISTRY
     from kaskad.interfaces.http.app import _listener
 
-    app = _app(_settings())
+    settings = _settings()
+    app = _app(settings)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.host, registry=REGISTRY)
     if not app.migrations_current():
         err.print("[red]the database schema is not current:[/red] run `kaskad db upgrade`")
         raise typer.Exit(2)
@@ -140,7 +160,11 @@ def apikey_create(
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
     app = _app(_settings())
-    key = apikeys.create_api_key(app.uow(), name=name, now=app.clock.now(), replace=replace)
+    try:
+        key = apikeys.create_api_key(app.uow(), name=name, now=app.clock.now(), replace=replace)
+    except Invalid as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
     typer.echo(f"created API key {name!r} (stored hashed; it cannot be shown again):")
     typer.echo(key)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from kaskad.interfaces.http.deps import AppDep, Authorized
 from kaskad.interfaces.http.models import (
@@ -83,7 +83,7 @@ def get_timeline(
     external_id: str,
     app: AppDep,
     limit: int = Query(100, ge=1, le=1000),
-    before: datetime | None = Query(None, description="Page back: items strictly older"),
+    before: AwareDatetime | None = Query(None, description="Page back: items strictly older"),
 ) -> Any:
     """Events, message statuses and decisions about one contact, newest first."""
     items = contacts.timeline(app.uow(), external_id=external_id, limit=limit, before=before)

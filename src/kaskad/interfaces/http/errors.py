@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from kaskad.domain.notifications import InvalidNotification
 from kaskad.domain.providers import WebhookError
 from kaskad.services.errors import Invalid, NotFound
 
+log = logging.getLogger(__name__)
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -56,7 +58,7 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     first = errors[0]
     code = "validation_error"
     if first.get("type") == "too_long":
-        code = "batch_too_large"
+        code = "invalid_cascade" if first["loc"][-1] == "cascade" else "batch_too_large"
     elif first.get("type") == "enum" and first["loc"][-1] == "channel":
         code = "unknown_channel"
     elif first.get("type") == "missing" and len(first["loc"]) == 1:
@@ -105,6 +107,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WebhookError)
     def _webhook(_: Request, exc: WebhookError) -> JSONResponse:
         return error_response(400, "invalid_webhook", str(exc))
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "kaskad failed to handle the request")
 
     @app.exception_handler(StarletteHTTPException)
     def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
