@@ -206,3 +206,19 @@ def test_superseded_message_left_by_a_dead_sender_is_not_sent(
     with app.uow() as uow:
         sent = uow.connection.execute(select(schema.sandbox_messages.c.channel)).scalars().all()
     assert sent == ["sms"]
+
+
+def test_message_of_an_erased_contact_left_by_a_dead_sender_is_not_sent(
+    app: App, clock: VirtualClock
+) -> None:
+    from kaskad.services import contacts as contact_service
+
+    _setup(app, clock, {})
+    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=1))
+    assert len(claimed) == 1  # ...and that sender dies
+    contact_service.erase_contact(app.uow(), external_id="c1", now=clock.now())
+    clock.advance(timedelta(minutes=2))
+    _run(app)
+    assert _messages(app) == [("viber", "cancelled")]
+    with app.uow() as uow:
+        assert uow.connection.execute(select(schema.sandbox_messages.c.channel)).all() == []

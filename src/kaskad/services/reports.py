@@ -52,7 +52,13 @@ def record_reports(
             unmatched += 1
             continue
         moves = advances(MessageStatus(message["status"]), report.status)
-        extra = {"cost": report.cost, "currency": report.currency} if report.cost else {}
+        extra: dict[str, object] = {}
+        if report.cost:
+            extra |= {"cost": report.cost, "currency": report.currency}
+        if report.provider_message_id and not message["provider_message_id"]:
+            # A receipt can beat the provider's answer to the send (or outlive a sender that
+            # died before recording it): learn the provider's id from the receipt.
+            extra["provider_message_id"] = report.provider_message_id
         cascading.set_status(
             uow,
             message,

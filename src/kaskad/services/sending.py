@@ -38,17 +38,19 @@ def claim_sends(
         messages = uow.notifications.messages_by_ids(r["message_id"] for r in rows)
         # No notification locks here: a claim must never wait on a cascade being advanced,
         # or the two would deadlock over the outbox row (see cascading._supersede).
-        categories = uow.notifications.categories(m["notification_id"] for m in messages.values())
+        owners = uow.notifications.summaries(m["notification_id"] for m in messages.values())
         claimed: list[OutgoingMessage] = []
         for row in rows:
             message = messages[row["message_id"]]
             if message["status"] != MessageStatus.QUEUED.value:
                 uow.notifications.dequeue(row["message_id"])
                 continue
-            if message["superseded"]:
-                # Superseded while a sender that then died held it: the next step has taken
-                # over, so sending it now could only reach the customer twice.
-                cascading.cancel_queued(uow, message, now, superseded=True)
+            owner = owners[message["notification_id"]]
+            if message["superseded"] or owner["status"] != "active":
+                # Superseded or its cascade ended (completed, failed, contact erased) while a
+                # sender that then died held it: sending now could only reach the customer
+                # twice, or reach someone who asked to be forgotten.
+                cascading.cancel_queued(uow, message, now, superseded=message["superseded"])
                 continue
             attempt = row["attempts"] + 1
             uow.notifications.set_outbox(
@@ -63,7 +65,7 @@ def claim_sends(
                     provider=message["provider"],
                     address=message["address"] or "",
                     content=message["content"],
-                    category=Category(categories[message["notification_id"]]),
+                    category=Category(owner["category"]),
                     attempt=attempt,
                 )
             )

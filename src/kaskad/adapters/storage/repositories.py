@@ -157,10 +157,11 @@ class NotificationRepository:
         query = select(s.notifications).where(s.notifications.c.id == notification_id)
         return _first(self._c.execute(query))
 
-    def categories(self, ids: Iterable[str]) -> dict[str, str]:
-        query = select(s.notifications.c.id, s.notifications.c.category)
-        rows = _select_in(self._c, query, s.notifications.c.id, ids)
-        return {r["id"]: r["category"] for r in rows}
+    def summaries(self, ids: Iterable[str]) -> dict[str, Row]:
+        """Category and status of notifications, without locking them."""
+        columns = s.notifications.c
+        query = select(columns.id, columns.category, columns.status)
+        return {r["id"]: r for r in _select_in(self._c, query, columns.id, ids)}
 
     def lock(self, ids: Iterable[str]) -> dict[str, Row]:
         """Load notifications for update, in id order so two workers never deadlock."""

@@ -108,6 +108,10 @@ def install(app: FastAPI) -> None:
     def _webhook(_: Request, exc: WebhookError) -> JSONResponse:
         return error_response(400, "invalid_webhook", str(exc))
 
+    @app.exception_handler(OverflowError)
+    def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return error_response(422, "validation_error", f"a value is out of range: {exc}")
+
     @app.exception_handler(Exception)
     def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s", type(exc).__name__, exc_info=exc)
