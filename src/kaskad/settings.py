@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 2.0
     max_send_attempts: int = 8
     api_key_cache_seconds: float = 30.0
+    # Single events arriving within this window share one transaction (0 turns it off).
+    event_group_window_ms: float = 2.0
 
     @classmethod
     def settings_customise_sources(

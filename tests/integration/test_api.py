@@ -429,3 +429,15 @@ def test_unexpected_errors_are_json(client: TestClient, monkeypatch: pytest.Monk
     assert r.status_code == 500
     assert error_code(r) == "internal_error"
     assert "disk" not in r.text
+
+
+def test_oversized_bodies_are_refused_unread(client: TestClient) -> None:
+    from kaskad.interfaces.http.app import MAX_BODY
+
+    r = client.post(
+        "/v1/events:batch",
+        content=b"x" * (MAX_BODY + 1),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert error_code(r) == "payload_too_large"

@@ -27,8 +27,10 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    # No pre-ping: it costs a round trip per checkout. A dropped connection fails one unit
+    # of work, whose caller retries (the engine loops do), and is then replaced.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, future=True
+        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800, future=True
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from kaskad.adapters import metrics
 from kaskad.bootstrap import App
+from kaskad.interfaces.http.batching import GroupCommit
 from kaskad.interfaces.http.deps import AppDep, Authorized
 from kaskad.interfaces.http.models import EventAcceptedOut, EventBatchIn, EventBatchOut, EventIn
 from kaskad.services import events
@@ -16,7 +19,7 @@ from kaskad.services.events import EventAccepted
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Authorized])
 
 
-def _record(app: App, items: list[EventIn]) -> list[EventAccepted]:
+def _record(app: App, items: Sequence[EventIn]) -> list[EventAccepted]:
     accepted = events.record_events(
         app.uow(),
         events=[events.EventIn(e.contact, e.type, e.id, e.occurred_at, e.payload) for e in items],
@@ -27,14 +30,23 @@ def _record(app: App, items: list[EventIn]) -> list[EventAccepted]:
     return accepted
 
 
+def group_commit(app: App) -> GroupCommit[EventIn, EventAccepted]:
+    """One per application: single events arriving together share a transaction."""
+    window = app.settings.event_group_window_ms / 1000
+    return GroupCommit(lambda items: _record(app, items), window=window)
+
+
 @router.post("/events", status_code=202, response_model=EventAcceptedOut)
-def post_event(body: EventIn, app: AppDep) -> Any:
-    """Record an event. The same `id` for the same contact is stored once (`duplicate`)."""
-    [accepted] = _record(app, [body])
+async def post_event(body: EventIn, request: Request) -> Any:
+    """Record an event. The same `id` for the same contact is stored once (`duplicate`).
+    Concurrent requests are written together in one transaction (group commit)."""
+    group: GroupCommit[EventIn, EventAccepted] = request.app.state.event_group
+    accepted = await group.submit(body)
     return {"id": accepted.id, "duplicate": accepted.duplicate}
 
 
 @router.post("/events:batch", status_code=202, response_model=EventBatchOut)
-def post_events_batch(body: EventBatchIn, app: AppDep) -> Any:
-    """Record up to 1,000 events in one transaction."""
-    return {"results": [{"id": a.id, "duplicate": a.duplicate} for a in _record(app, body.events)]}
+async def post_events_batch(body: EventBatchIn, app: AppDep) -> Any:
+    """Record up to 1,000 events in one transaction: all are stored, or none."""
+    accepted = await run_in_threadpool(_record, app, body.events)
+    return {"results": [{"id": a.id, "duplicate": a.duplicate} for a in accepted]}
