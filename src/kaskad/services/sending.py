@@ -9,7 +9,15 @@ from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import OutgoingMessage, SendOutcome, SendResult
-from kaskad.domain.vocabulary import Category, Channel, MessageStatus, advances
+from kaskad.domain.vocabulary import (
+    Category,
+    Channel,
+    MessageStatus,
+    Until,
+    advances,
+    is_failure,
+    reaches,
+)
 from kaskad.services import cascading
 
 
@@ -76,13 +84,16 @@ def claim_sends(
 def record_results(
     uow: UnitOfWork, *, results: Sequence[SendResult], now: datetime, retry: RetryPolicy
 ) -> None:
+    """Write what providers answered. Most answers ("accepted") touch only the message and
+    the outbox; the cascade is loaded only for answers that can move it (a failure, or a
+    provider that reports the message already sent)."""
+    ids = [r.message_id for r in results]
     with uow:
-        located = uow.notifications.messages_by_ids(r.message_id for r in results)
-        tracked = cascading.track(
-            uow, uow.notifications.lock({m["notification_id"] for m in located.values()}).values()
-        )
-        messages = {m["id"]: m for item in tracked.values() for m in item.messages.values()}
+        # Serialise with reports and timers on the same cascades, then read fresh.
+        uow.notifications.lock_ids(uow.notifications.owners_of(ids))
+        messages = uow.notifications.messages_by_ids(ids)
         queued = uow.notifications.outbox_rows(messages)
+        moved: list[tuple[dict[str, Any], MessageStatus]] = []
         for result in results:
             message = messages.get(result.message_id)
             if message is None or result.message_id not in queued:
@@ -90,11 +101,23 @@ def record_results(
             status = _settle(
                 uow, message, result, queued[result.message_id]["attempts"], now, retry
             )
-            if status is not None:
-                item = tracked[message["notification_id"]]
-                transition = item.cascade.on_status(item.state, message["step"], status, now)
-                cascading.carry_out(uow, item, transition, now)
+            if status is not None and (is_failure(status) or reaches(status, Until.SENT)):
+                moved.append((message, status))
+        if moved:
+            _move_cascades(uow, moved, now)
         uow.commit()
+
+
+def _move_cascades(
+    uow: UnitOfWork, moved: list[tuple[dict[str, Any], MessageStatus]], now: datetime
+) -> None:
+    owners = uow.notifications.lock({m["notification_id"] for m, _ in moved})
+    tracked = cascading.track(uow, owners.values())
+    for message, status in moved:
+        item = tracked[message["notification_id"]]
+        item.messages[message["step"]] = message  # the copy holding this unit's changes
+        transition = item.cascade.on_status(item.state, message["step"], status, now)
+        cascading.carry_out(uow, item, transition, now)
 
 
 def _settle(

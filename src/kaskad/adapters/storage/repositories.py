@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     func,
     literal,
     or_,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -56,10 +58,19 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 def _select_in(
     connection: Connection, query: Select[Any], column: Any, keys: Iterable[Any]
 ) -> list[Row]:
-    """Run ``query`` for ``column IN keys``, in chunks so long lists stay within SQL limits."""
+    """Run ``query`` for ``column IN keys``, in chunks so long lists stay within SQL limits.
+
+    PostgreSQL gets ``= ANY(array)``: one parameter instead of hundreds, so the statement
+    text (and its prepared plan) is the same whatever the number of keys.
+    """
     rows: list[Row] = []
+    postgres = connection.dialect.name == "postgresql"
     for chunk in _chunks(sorted(set(keys))):
-        rows.extend(_dicts(connection.execute(query.where(column.in_(chunk)))))
+        if postgres:
+            match = column == any_(literal(list(chunk), ARRAY(column.type)))
+        else:
+            match = column.in_(chunk)
+        rows.extend(_dicts(connection.execute(query.where(match))))
     return rows
 
 
@@ -163,6 +174,12 @@ class NotificationRepository:
         query = select(columns.id, columns.category, columns.status)
         return {r["id"]: r for r in _select_in(self._c, query, columns.id, ids)}
 
+    def lock_ids(self, ids: Iterable[str]) -> None:
+        """Lock notifications without loading them (PostgreSQL; SQLite is already locked)."""
+        if self._locks:
+            query = select(s.notifications.c.id).order_by(s.notifications.c.id).with_for_update()
+            _select_in(self._c, query, s.notifications.c.id, ids)
+
     def lock(self, ids: Iterable[str]) -> dict[str, Row]:
         """Load notifications for update, in id order so two workers never deadlock."""
         query = select(s.notifications).order_by(s.notifications.c.id)
@@ -208,6 +225,12 @@ class NotificationRepository:
     def messages_of(self, notification_ids: Iterable[str]) -> list[Row]:
         query = select(s.messages).order_by(s.messages.c.notification_id, s.messages.c.step)
         return _select_in(self._c, query, s.messages.c.notification_id, notification_ids)
+
+    def owners_of(self, message_ids: Iterable[str]) -> list[str]:
+        """The notifications these messages belong to."""
+        query = select(s.messages.c.notification_id).distinct()
+        rows = _select_in(self._c, query, s.messages.c.id, message_ids)
+        return [r["notification_id"] for r in rows]
 
     def messages_by_ids(self, ids: Iterable[str]) -> dict[str, Row]:
         rows = _select_in(self._c, select(s.messages), s.messages.c.id, ids)
@@ -327,18 +350,11 @@ class SandboxRepository:
         self._locks = locks_rows
 
     def outcomes_for(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        found: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(sorted(set(keys))):
-            query = select(s.sandbox_outcomes).where(
-                or_(
-                    *(
-                        and_(s.sandbox_outcomes.c.channel == ch, s.sandbox_outcomes.c.address == a)
-                        for ch, a in chunk
-                    )
-                )
-            )
-            found.update({(r.channel, r.address): r.outcome for r in self._c.execute(query)})
-        return found
+        wanted = set(keys)
+        table = s.sandbox_outcomes
+        rows = _select_in(self._c, select(table), table.c.address, {a for _, a in wanted})
+        found = {(r["channel"], r["address"]): r["outcome"] for r in rows}
+        return {key: outcome for key, outcome in found.items() if key in wanted}
 
     def set_outcome(self, channel: str, address: str, outcome: str, now: datetime) -> None:
         table = s.sandbox_outcomes
