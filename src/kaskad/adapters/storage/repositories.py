@@ -34,7 +34,8 @@ Row = dict[str, Any]
 
 
 def _dicts(result: Result[Any]) -> list[Row]:
-    return [dict(r) for r in result.mappings()]
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def _first(result: Result[Any]) -> Row | None:
@@ -213,7 +214,10 @@ class NotificationRepository:
         self._changes.update(s.notifications, notification_id, values)
 
     def next_due(self) -> datetime | None:
-        query = select(func.min(s.notifications.c.due_at))
+        # The condition matches the partial index; without it SQLite scans the table.
+        query = select(func.min(s.notifications.c.due_at)).where(
+            s.notifications.c.due_at.is_not(None)
+        )
         value: datetime | None = self._c.execute(query).scalar_one_or_none()
         return value
 
