@@ -9,7 +9,6 @@ test's temporary directory. Every process started here is stopped here, by its o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -17,21 +16,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psycopg
 import pytest
 
+from tests.conftest import private_postgres_database
+
 KASKAD = Path(sys.executable).parent / "kaskad"
-POSTGRES_URL = os.environ.get(
-    "KASKAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
 READY_TIMEOUT = 30.0
 T = TypeVar("T")
 
@@ -60,10 +55,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _admin_dsn() -> str:
-    return POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _base_env(database_url: str) -> dict[str, str]:
@@ -218,24 +209,6 @@ class Deployment:
             server.stop()
 
 
-@contextlib.contextmanager
-def _postgres_database() -> Iterator[str]:
-    name = f"kaskad_e2e_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    base, _, _ = _admin_dsn().rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def e2e_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -244,7 +217,7 @@ def e2e_database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('e2e-sqlite') / 'kaskad.db'}"
         return
-    with _postgres_database() as url:
+    with private_postgres_database("kaskad_e2e") as url:
         yield url
 
 
