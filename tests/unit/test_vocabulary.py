@@ -133,8 +133,11 @@ def test_failures_reach_no_goal(status: MessageStatus) -> None:
         (S.FAILED, S.DELIVERED, False),
         (S.UNDELIVERABLE, S.CLICKED, False),
         (S.EXPIRED, S.FAILED, False),
-        (S.CANCELLED, S.SENT, False),
         (S.REJECTED, S.REJECTED, False),
+        # a cancelled message that a provider reports on was handed over after all
+        (S.CANCELLED, S.SENT, True),
+        (S.CANCELLED, S.UNDELIVERABLE, True),
+        (S.CANCELLED, S.CANCELLED, False),
     ],
 )
 def test_advances(current: MessageStatus, reported: MessageStatus, expected: bool) -> None:
@@ -159,10 +162,15 @@ def test_failure_advances_only_before_delivery(
     assert advances(current, reported) is before_delivery
 
 
-@pytest.mark.parametrize("current", FAILURE_STATUSES)
+@pytest.mark.parametrize("current", [s for s in FAILURE_STATUSES if s is not S.CANCELLED])
 @pytest.mark.parametrize("reported", list(MessageStatus))
 def test_nothing_advances_a_failed_message(current: MessageStatus, reported: MessageStatus) -> None:
     assert advances(current, reported) is False
+
+
+@pytest.mark.parametrize("reported", list(MessageStatus))
+def test_a_provider_report_overrules_a_cancellation(reported: MessageStatus) -> None:
+    assert advances(S.CANCELLED, reported) is (reported is not S.CANCELLED)
 
 
 def test_default_priority_orders_categories_by_urgency() -> None:

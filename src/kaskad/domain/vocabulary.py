@@ -99,6 +99,10 @@ def advances(current: MessageStatus, reported: MessageStatus) -> bool:
     A failure after a delivery (some providers send both) is kept in the history but does not
     undo what the customer already received.
     """
+    if current is MessageStatus.CANCELLED:
+        # kaskad cancelled it believing no provider had it; a provider's report proves it
+        # was handed over after all (a sender died right after), and the provider is right.
+        return reported is not MessageStatus.CANCELLED
     if current in FAILURES:
         return False
     if reported in FAILURES:

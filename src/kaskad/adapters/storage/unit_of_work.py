@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -17,6 +18,21 @@ from kaskad.adapters.storage.repositories import (
     SandboxRepository,
 )
 
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock | None:
+    """One lock per SQLite database file and process, taken before ``BEGIN IMMEDIATE``.
+
+    SQLite has one writer. Threads that lose the race for it sleep in SQLite's busy handler
+    for up to 100 ms at a time; queueing on a lock instead hands the database over at once.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(str(engine.url.database), threading.RLock())
+
 
 class UnitOfWork:
     """``with uow: ...; uow.commit()``; leaving the block without commit rolls back."""
@@ -25,6 +41,7 @@ class UnitOfWork:
         self._engine = engine
         self._wake = wake
         self._work_added = False
+        self._writer: threading.RLock | None = None
         self._connection: Connection | None = None
         self.changes = Changes()
         self._after_commit: list[Callable[[], None]] = []
@@ -41,6 +58,10 @@ class UnitOfWork:
         return self._engine.dialect.name == "postgresql"
 
     def __enter__(self) -> Self:
+        writer = _sqlite_writer(self._engine)
+        if writer is not None:
+            writer.acquire()
+        self._writer = writer
         self._connection = self._engine.connect()
         self._connection.begin()
         self.changes = Changes()
@@ -90,3 +111,5 @@ class UnitOfWork:
                 connection.rollback()
         finally:
             connection.close()
+            if self._writer is not None:
+                self._writer.release()
