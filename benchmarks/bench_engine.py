@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from bench_util import Proc, cpu_seconds, kaskad_argv
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 
 from kaskad.adapters.storage import schema
@@ -66,13 +66,17 @@ def seed_contacts(app: App, count: int, batch: int = 1000) -> float:
     return time.perf_counter() - start
 
 
+def _empty_cascade_tables(app: App, conn: Connection) -> None:
+    if app.db.dialect.name == "postgresql":
+        conn.execute(text(f"TRUNCATE {', '.join(CASCADE_TABLES)}"))
+    else:
+        for table in CASCADE_TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
 def reset_cascades(app: App) -> None:
     with app.db.begin() as conn:
-        if app.db.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(CASCADE_TABLES)}"))
-        else:
-            for table in CASCADE_TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
+        _empty_cascade_tables(app, conn)
     # No ANALYZE here: statistics saying "empty" would make PostgreSQL plan the inserts'
     # foreign-key checks as sequential scans, and everything after grow quadratically.
 
@@ -179,11 +183,7 @@ def snapshot(app: App) -> None:
 def restore(app: App) -> None:
     """Back to the snapshot: the same queued messages, an empty sandbox."""
     with app.db.begin() as conn:
-        if app.db.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(CASCADE_TABLES)}"))
-        else:
-            for table in CASCADE_TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
+        _empty_cascade_tables(app, conn)
         for table in reversed(CASCADE_TABLES):
             conn.execute(text(f"INSERT INTO {table} SELECT * FROM bench_snap_{table}"))
     analyze(app)

@@ -89,17 +89,7 @@ def track(uow: UnitOfWork, notifications: Iterable[Row]) -> dict[str, Tracked]:
     """Load what the cascades of these notifications need: contacts and messages."""
     rows = [dict(r) for r in notifications]
     contacts = uow.contacts.by_ids(r["contact_id"] for r in rows)
-    tracked = {
-        r["id"]: Tracked(
-            row=r,
-            cascade=Cascade(
-                steps=steps_from_json(r["steps"]),
-                category=Category(r["category"]),
-                contact=reachability(contacts.get(r["contact_id"])),
-            ),
-        )
-        for r in rows
-    }
+    tracked = {r["id"]: track_new(r, contacts.get(r["contact_id"])) for r in rows}
     for message in uow.notifications.messages_of(tracked):
         tracked[message["notification_id"]].messages[message["step"]] = dict(message)
     return tracked
@@ -242,8 +232,8 @@ def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime, *, by_ne
     uow.notifications.set_message(message["id"], {"superseded": True, "updated_at": now})
 
 
-def track_new(row: Mapping[str, Any], contact: Row) -> Tracked:
-    """Track a notification created in this unit of work (nothing to load yet)."""
+def track_new(row: Mapping[str, Any], contact: Row | None) -> Tracked:
+    """Track one notification whose contact is at hand (e.g. created in this unit of work)."""
     return Tracked(
         row=dict(row),
         cascade=Cascade(
