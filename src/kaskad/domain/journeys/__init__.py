@@ -1,0 +1,1 @@
+"""Journeys: versioned, declarative multi-step scenarios, one run per contact."""
