@@ -59,3 +59,17 @@ def test_ids_in_the_same_millisecond_differ(monkeypatch: pytest.MonkeyPatch) -> 
     made = {new_id("msg") for _ in range(200)}
     assert len(made) == 200
     assert len({m[4:14] for m in made}) == 1  # same time part
+
+
+def test_new_ids_share_the_clock_and_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000 * 1_000_000)
+    made = ids.new_ids("evt", 500)
+    assert len(set(made)) == 500
+    assert all(ID.match(value) for value in made)
+    assert {value[:14] for value in made} == {new_id("evt")[:14]}
+    assert ids.new_ids("evt", 0) == []
+
+
+def test_the_fast_encoding_matches_the_reference() -> None:
+    for number in [0, 1, 1023, 1024, 2**80 - 1, 0x1234_5678_9ABC_DEF0_1234]:
+        assert ids._encode80(number) == ids._encode(number, 16)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
-from kaskad.domain.ids import new_id
+from kaskad.domain.ids import new_ids
 from kaskad.services.contacts import blank_contact
 from kaskad.services.errors import Invalid
 
@@ -33,7 +33,7 @@ def record_events(
 ) -> list[EventAccepted]:
     """Store a batch of events in one transaction; a key already stored is not stored again."""
     with uow:
-        contacts = uow.contacts.by_external_ids([e.contact for e in events])
+        contacts = uow.contacts.ids_by_external_ids([e.contact for e in events])
         missing = sorted({e.contact for e in events} - contacts.keys())
         if missing and not create_contacts:
             raise Invalid(
@@ -43,18 +43,18 @@ def record_events(
             )
         if missing:
             uow.contacts.insert_missing([blank_contact(ext, now) for ext in missing])
-            contacts = uow.contacts.by_external_ids([e.contact for e in events])
-        rows = [
+            contacts = uow.contacts.ids_by_external_ids([e.contact for e in events])
+        rows: list[dict[str, Any]] = [
             {
-                "id": new_id("evt"),
-                "contact_id": contacts[e.contact]["id"],
+                "id": event_id,
+                "contact_id": contacts[e.contact],
                 "key": e.key,
                 "type": e.type,
                 "occurred_at": e.occurred_at or now,
                 "received_at": now,
                 "payload": dict(e.payload),
             }
-            for e in events
+            for e, event_id in zip(events, new_ids("evt", len(events)), strict=True)
         ]
         unique = list({(r["key"], r["contact_id"]): r for r in rows}.values())
         inserted = uow.events.insert_new(unique)

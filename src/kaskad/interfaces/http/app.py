@@ -15,6 +15,7 @@ from kaskad.bootstrap import App, build
 from kaskad.engine.wakeup import PostgresListener
 from kaskad.interfaces.http import contacts, errors, events, notifications, ops, sandbox, webhooks
 from kaskad.interfaces.http.errors import error_response
+from kaskad.interfaces.http.fastpath import KaskadAPI
 from kaskad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
         if task is not None:
             await task
 
-    api = FastAPI(
+    api = KaskadAPI(
         title="kaskad",
         version=kaskad.__version__,
         description=DESCRIPTION,
