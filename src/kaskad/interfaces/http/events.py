@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from kaskad.adapters import metrics
@@ -46,10 +48,35 @@ async def post_event(body: EventIn, request: Request) -> Any:
     return {"id": accepted.id, "duplicate": accepted.duplicate}
 
 
-@router.post("/events:batch", status_code=202, response_model=EventBatchOut)
-async def post_events_batch(body: EventBatchIn, app: AppDep) -> Any:
+@router.post(
+    "/events:batch",
+    status_code=202,
+    response_model=EventBatchOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EventBatchIn.model_json_schema()}},
+        }
+    },
+)
+async def post_events_batch(request: Request, app: AppDep) -> Any:
     """Record up to 1,000 events in one transaction: all are stored, or none."""
+    body = await _batch_body(request)
     accepted = await run_in_threadpool(_record, app, body.events)
     # Built here rather than re-validated against the response model: 1,000 results add up.
     results = [{"id": a.id, "duplicate": a.duplicate} for a in accepted]
     return Response(json.dumps({"results": results}), 202, media_type="application/json")
+
+
+async def _batch_body(request: Request) -> EventBatchIn:
+    """Validated straight from the bytes: a thousand events parsed once, in pydantic's core,
+    with the same errors FastAPI would give."""
+    raw = await request.body()
+    if not raw.strip():
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing])
+    try:
+        return EventBatchIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([e | {"loc": ("body", *e["loc"])} for e in errors]) from None
