@@ -1,0 +1,123 @@
+"""Reading a send step: the same cascade, by the same rules, as POST /v1/notifications.
+
+A journey is checked when it is saved, so a cascade that the API would refuse (an email
+without a subject, eleven steps, "until: read") is refused then, not when the first contact
+reaches the step days later.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from kaskad.domain.cascades import DEFAULT_TIMEOUT
+from kaskad.domain.cascades import Step as CascadeStep
+from kaskad.domain.journeys.reader import Reader, describe
+from kaskad.domain.journeys.source import Path
+from kaskad.domain.journeys.steps import SendStep
+from kaskad.domain.notifications import InvalidNotification, check_content, check_steps
+from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel, Until
+
+MAX_PRIORITY: Final = 1000  # as POST /v1/notifications
+CONTENT_KEY: Final = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
+_KEY_HINT: Final = "a content key is letters, digits and _.:/-"
+_FIELD: Final = re.compile(r"^cascade(?:\[(\d+)\])?(?:\.(\w+))?$")
+
+
+def read_send(
+    reader: Reader, step_id: str, body: Any, path: Path, follow: int | None
+) -> SendStep | None:
+    data = reader.mapping(
+        body, path, required=("category", "cascade"), optional=("priority", "content_key")
+    )
+    if data is None:
+        return None
+    category = reader.read(
+        data, "category", path, lambda v, p: reader.choice(v, p, Category, "category")
+    )
+    priority = reader.read(
+        data, "priority", path, lambda v, p: reader.integer(v, p, minimum=0, maximum=MAX_PRIORITY)
+    )
+    cascade = reader.read(data, "cascade", path, lambda v, p: read_cascade(reader, v, p))
+    content_key = reader.read(
+        data,
+        "content_key",
+        path,
+        lambda v, p: reader.text(v, p, pattern=CONTENT_KEY, hint=_KEY_HINT),
+    )
+    if category is None or cascade is None:
+        return None
+    if ("priority" in data and priority is None) or ("content_key" in data and not content_key):
+        return None
+    if priority is None:
+        priority = DEFAULT_PRIORITY[category]
+    return SendStep(step_id, category, priority, cascade, content_key, follow)
+
+
+def read_cascade(reader: Reader, value: Any, path: Path) -> tuple[CascadeStep, ...] | None:
+    """The cascade's steps; content and length are checked by the notification rules."""
+    if not isinstance(value, list):
+        reader.report(path, f"expected a list of channel steps, got {describe(value)}")
+        return None
+    built = [_cascade_step(reader, item, (*path, index)) for index, item in enumerate(value)]
+    steps = [step for step in built if step is not None]
+    problems = len(reader.problems)
+    for index, step in enumerate(built):
+        if step is not None:
+            try:
+                check_content(index, step.channel, step.content)
+            except InvalidNotification as exc:
+                reader.report(_field_path(path, exc.field), str(exc))
+    if len(steps) < len(built):
+        return None
+    try:
+        check_steps(steps)  # the length rules; content was checked above, step by step
+    except InvalidNotification as exc:
+        if exc.field == "cascade":
+            reader.report(path, str(exc))
+    return tuple(steps) if len(reader.problems) == problems else None
+
+
+def _cascade_step(reader: Reader, item: Any, path: Path) -> CascadeStep | None:
+    data = reader.mapping(
+        item, path, required=("channel", "content"), optional=("until", "timeout", "provider")
+    )
+    if data is None:
+        return None
+    channel = reader.read(
+        data, "channel", path, lambda v, p: reader.choice(v, p, Channel, "channel")
+    )
+    content = reader.read(data, "content", path, lambda v, p: _content(reader, v, p))
+    until = reader.read(data, "until", path, lambda v, p: reader.choice(v, p, Until, "status"))
+    timeout = reader.read(data, "timeout", path, reader.duration)
+    provider = reader.read(data, "provider", path, reader.text)
+    parsed = {"until": until, "timeout": timeout, "provider": provider}
+    if channel is None or content is None:
+        return None
+    if any(key in data and value is None for key, value in parsed.items()):
+        return None
+    return CascadeStep(
+        channel, content, until or Until.DELIVERED, timeout or DEFAULT_TIMEOUT, provider
+    )
+
+
+def _content(reader: Reader, value: Any, path: Path) -> dict[str, Any] | None:
+    """Any mapping: what each channel needs in it is the notification rules' business."""
+    if not isinstance(value, dict):
+        reader.report(path, f"expected a mapping such as {{text: ...}}, got {describe(value)}")
+        return None
+    return value
+
+
+def _field_path(cascade_path: Path, field: str) -> Path:
+    """``cascade[2].content`` (a notification field) as a path under this send step."""
+    match = _FIELD.match(field)
+    if match is None:
+        return cascade_path
+    index, name = match.groups()
+    path = cascade_path
+    if index is not None:
+        path = (*path, int(index))
+    if name is not None:
+        path = (*path, name)
+    return path
