@@ -92,6 +92,7 @@ def build(
             ),
             provider_concurrency=settings.provider_concurrency,
             sandbox_reports=settings.sandbox_enabled,
+            routing=dict(settings.channels),
         ),
     )
     return App(

@@ -19,6 +19,10 @@ MESSAGES = Counter(
     registry=REGISTRY,
 )
 DECISIONS = Counter("kaskad_decisions", "Decisions logged, by kind", ["kind"], registry=REGISTRY)
+RUNS_ENTERED = Counter("kaskad_runs_entered", "Journey runs started", registry=REGISTRY)
+RUNS_ENDED = Counter(
+    "kaskad_runs_ended", "Journey runs ended, by how they ended", ["status"], registry=REGISTRY
+)
 SENDS = Counter(
     "kaskad_provider_sends", "Provider send results", ["provider", "outcome"], registry=REGISTRY
 )

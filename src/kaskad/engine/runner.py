@@ -21,8 +21,9 @@ from sqlalchemy import Engine as DbEngine
 from kaskad.adapters import metrics
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import OutgoingMessage, Provider, SendResult
+from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock
-from kaskad.services import sandbox, sending, timers
+from kaskad.services import runs, sandbox, sending, timers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +37,8 @@ class EngineConfig:
     retry: sending.RetryPolicy = field(default_factory=sending.RetryPolicy)
     provider_concurrency: int = 256
     sandbox_reports: bool = True
+    # Which provider each channel's messages go to, for the sends journey runs make.
+    routing: Mapping[Channel, str] = field(default_factory=dict)
 
 
 class Engine:
@@ -64,6 +67,15 @@ class Engine:
         with _timed("timers"):
             return timers.advance_due(
                 self.uow(), now=self._clock.now(), limit=self._config.claim_batch
+            )
+
+    def advance_runs(self) -> int:
+        with _timed("runs"):
+            return runs.advance_due(
+                self.uow(),
+                routing=self._config.routing,
+                now=self._clock.now(),
+                limit=self._config.claim_batch,
             )
 
     def deliver_sandbox_reports(self) -> int:
@@ -113,7 +125,8 @@ class Engine:
         """Do everything due now until nothing is left; for tests and simulations."""
         total = 0
         for _ in range(max_rounds):
-            done = self.advance_timers() + await self.drain_outbox_once()
+            done = self.advance_timers() + self.advance_runs()
+            done += await self.drain_outbox_once()
             if self._config.sandbox_reports:
                 done += self.deliver_sandbox_reports()
             if done == 0:
@@ -131,7 +144,11 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        loops: list[Callable[[], Awaitable[float]]] = [self._timer_loop, self._outbox_loop]
+        loops: list[Callable[[], Awaitable[float]]] = [
+            self._timer_loop,
+            self._runs_loop,
+            self._outbox_loop,
+        ]
         if self._config.sandbox_reports:
             loops.append(self._reports_loop)
         tasks = []
@@ -173,6 +190,11 @@ class Engine:
             return 0
         return self._pause_until(await asyncio.to_thread(self._next, "timers"))
 
+    async def _runs_loop(self) -> float:
+        if await asyncio.to_thread(self.advance_runs) >= self._config.claim_batch:
+            return 0
+        return self._pause_until(await asyncio.to_thread(self._next, "runs"))
+
     async def _reports_loop(self) -> float:
         if await asyncio.to_thread(self.deliver_sandbox_reports) >= self._config.claim_batch:
             return 0
@@ -182,6 +204,8 @@ class Engine:
         with self.uow() as uow:
             if kind == "timers":
                 return uow.notifications.next_due()
+            if kind == "runs":
+                return uow.runs.next_due()
             return uow.sandbox.next_report_due()
 
     async def _outbox_loop(self) -> float:

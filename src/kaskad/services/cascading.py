@@ -128,6 +128,8 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
         }
         if state.finished and row.get("finished_at") is None:
             values["finished_at"] = now
+            if row.get("run_id"):
+                uow.runs.wake([row["run_id"]], now)  # a journey may wait for this cascade
         row.update(values)
         uow.notifications.set(row["id"], values)
 

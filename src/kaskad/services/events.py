@@ -9,6 +9,8 @@ from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.ids import new_ids
+from kaskad.domain.vocabulary import Channel
+from kaskad.services import runs
 from kaskad.services.contacts import blank_contact
 from kaskad.services.errors import Invalid
 
@@ -29,9 +31,18 @@ class EventAccepted:
 
 
 def record_events(
-    uow: UnitOfWork, *, events: Sequence[EventIn], create_contacts: bool, now: datetime
+    uow: UnitOfWork,
+    *,
+    events: Sequence[EventIn],
+    create_contacts: bool,
+    routing: Mapping[Channel, str],
+    now: datetime,
 ) -> list[EventAccepted]:
-    """Store a batch of events in one transaction; a key already stored is not stored again."""
+    """Store a batch of events in one transaction; a key already stored is not stored again.
+
+    The events stored move the contacts' journey runs and start new ones in the same
+    transaction: an event is never stored without its consequences, nor twice with them.
+    """
     with uow:
         contacts = uow.contacts.ids_by_external_ids([e.contact for e in events])
         missing = sorted({e.contact for e in events} - contacts.keys())
@@ -64,6 +75,8 @@ def record_events(
             if (r["key"], r["contact_id"]) not in inserted
         )
         ids = {(r["key"], r["contact_id"]): r["id"] for r in unique} | existing
+        new = [r for r in unique if (r["key"], r["contact_id"]) in inserted]
+        runs.on_events(uow, events=new, routing=routing)
         uow.commit()
     seen: set[tuple[str, str]] = set()
     accepted = []

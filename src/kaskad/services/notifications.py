@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.cascades import Step
 from kaskad.domain.ids import new_id
 from kaskad.domain.notifications import NotificationRequest, check_steps
-from kaskad.domain.vocabulary import Channel
+from kaskad.domain.vocabulary import Category, Channel
 from kaskad.services import cascading
 from kaskad.services.errors import Invalid, NotFound
 
@@ -34,7 +34,7 @@ def accept_notification(
     """Store the notification and start its cascade; the same idempotency key returns the
     notification already accepted instead of a new one."""
     check_steps(request.steps)
-    steps = [_routed(i, step, routing) for i, step in enumerate(request.steps)]
+    steps = route_steps(request.steps, routing)
     try:
         return _accept(uow, request, steps, now)
     except IntegrityError:
@@ -57,25 +57,51 @@ def _accept(
             existing = uow.notifications.id_for_key(contact["id"], request.idempotency_key)
             if existing is not None:
                 return Accepted(existing, created=False)
-        row = {
-            "id": new_id("ntf"),
-            "contact_id": contact["id"],
-            "idempotency_key": request.idempotency_key,
-            "category": request.category.value,
-            "priority": request.priority,
-            "steps": cascading.steps_to_json(steps),
-            "status": "active",
-            "current_step": -1,
-            "due_at": None,
-            "created_at": now,
-            "updated_at": now,
-            "finished_at": None,
-        }
-        uow.notifications.add(row)
-        item = cascading.track_new(row, contact)
-        cascading.carry_out(uow, item, item.cascade.start(now), now)
+        notification_id = create_notification(
+            uow,
+            contact=contact,
+            category=request.category,
+            priority=request.priority,
+            steps=steps,
+            idempotency_key=request.idempotency_key,
+            now=now,
+        )
         uow.commit()
-        return Accepted(row["id"], created=True)
+        return Accepted(notification_id, created=True)
+
+
+def create_notification(
+    uow: UnitOfWork,
+    *,
+    contact: Mapping[str, Any],
+    category: Category,
+    priority: int,
+    steps: Sequence[Step],
+    now: datetime,
+    idempotency_key: str | None = None,
+    run_id: str | None = None,
+    notification_id: str | None = None,
+) -> str:
+    """Store a notification and start its cascade, inside the caller's unit of work."""
+    row = {
+        "id": notification_id or new_id("ntf"),
+        "contact_id": contact["id"],
+        "idempotency_key": idempotency_key,
+        "category": category.value,
+        "priority": priority,
+        "steps": cascading.steps_to_json(steps),
+        "status": "active",
+        "current_step": -1,
+        "due_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "run_id": run_id,
+    }
+    uow.notifications.add(row)
+    item = cascading.track_new(row, contact)
+    cascading.carry_out(uow, item, item.cascade.start(now), now)
+    return str(row["id"])
 
 
 def _existing(uow: UnitOfWork, request: NotificationRequest) -> str | None:
@@ -86,6 +112,11 @@ def _existing(uow: UnitOfWork, request: NotificationRequest) -> str | None:
         if contact is None:
             return None
         return uow.notifications.id_for_key(contact["id"], request.idempotency_key)
+
+
+def route_steps(steps: Sequence[Step], routing: Mapping[Channel, str]) -> list[Step]:
+    """Name each step's provider; a channel with none configured is refused."""
+    return [_routed(i, step, routing) for i, step in enumerate(steps)]
 
 
 def _routed(index: int, step: Step, routing: Mapping[Channel, str]) -> Step:

@@ -18,6 +18,8 @@ from kaskad.adapters.storage import schema
 INSERT_ORDER = (
     schema.contacts,
     schema.events,
+    schema.runs,
+    schema.run_history,
     schema.notifications,
     schema.messages,
     schema.message_statuses,
@@ -30,6 +32,7 @@ KEYS = {
     schema.messages.name: "id",
     schema.notifications.name: "id",
     schema.contacts.name: "id",
+    schema.runs.name: "id",
     schema.outbox.name: "message_id",
 }
 

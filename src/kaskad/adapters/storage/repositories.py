@@ -346,8 +346,8 @@ class NotificationRepository:
 
     # -- the contact timeline ------------------------------------------------------------
     def timeline(self, contact_id: str, limit: int, before: datetime | None) -> list[Row]:
-        """Events, message statuses and decisions of one contact, newest first."""
-        m, st, ev, de = s.messages, s.message_statuses, s.events, s.decisions
+        """Events, message statuses, decisions and journey steps of one contact, newest first."""
+        m, st, ev, de, rh = s.messages, s.message_statuses, s.events, s.decisions, s.run_history
         null = literal(None, String())
         parts = [
             select(
@@ -376,6 +376,14 @@ class NotificationRepository:
                 de.c.reason,
                 null,
             ).where(de.c.contact_id == contact_id),
+            select(
+                rh.c.at,
+                literal("journey", String()),
+                rh.c.run_id,
+                rh.c.kind,
+                rh.c.journey_id + literal(": ", String()) + rh.c.text,
+                null,
+            ).where(rh.c.contact_id == contact_id),
         ]
         if before is not None:
             parts = [p.where(p.selected_columns[0] < before) for p in parts]

@@ -87,6 +87,8 @@ notifications = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
+    # The journey run that sent it, woken when its cascade ends.
+    Column("run_id", String(40)),
     UniqueConstraint("idempotency_key", "contact_id"),
     Index(
         "ix_notifications_due",
@@ -199,4 +201,77 @@ sandbox_reports = Table(
     Column("status", String(20), nullable=False),
     Column("due_at", UTCDateTime(), nullable=False),
     Index("ix_sandbox_reports_due", "due_at"),
+)
+
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    # The version new runs enter; NULL while the journey has only drafts.
+    Column("version", Integer),
+    Column("latest", Integer, nullable=False),
+    # Of the live version, so intake finds the journeys an event starts without parsing any.
+    Column("trigger_kind", String(20)),
+    Column("trigger_event", String(100)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+journey_versions = Table(
+    "journey_versions",
+    metadata,
+    Column("journey_id", String(100), ForeignKey("journeys.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), nullable=False),
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("position", Integer),
+    Column("waiting", json_type()),
+    # The run's timer: a wait's end or timeout. NULL while it waits on an event alone.
+    Column("due_at", UTCDateTime()),
+    Column("waiting_event", String(100)),
+    Column("variant", String(100)),
+    Column("outcomes", json_type(), nullable=False),
+    Column("trigger", json_type(), nullable=False),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("ended_reason", Text),
+    Index(
+        "ix_runs_due",
+        "due_at",
+        postgresql_where=text("due_at IS NOT NULL"),
+        sqlite_where=text("due_at IS NOT NULL"),
+    ),
+    Index("ix_runs_contact", "contact_id", "journey_id", "entered_at"),
+    Index("ix_runs_journey", "journey_id", "version", "status"),
+)
+
+run_history = Table(
+    "run_history",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("contact_id", String(40), nullable=False),
+    Column("journey_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("step", String(100)),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_run_history_run", "run_id", "id"),
+    Index("ix_run_history_contact", "contact_id", "at"),
+    Index("ix_run_history_step", "journey_id", "version", "step", "kind"),
 )

@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from kaskad.adapters.storage.changes import Changes
+from kaskad.adapters.storage.journeys import JourneyRepository, RunRepository
 from kaskad.adapters.storage.repositories import (
     ApiKeyRepository,
     ContactRepository,
@@ -73,6 +74,8 @@ class UnitOfWork:
         self.notifications = NotificationRepository(conn, self.changes, self.locks_rows)
         self.sandbox = SandboxRepository(conn, self.changes, self.locks_rows)
         self.api_keys = ApiKeyRepository(conn)
+        self.journeys = JourneyRepository(conn)
+        self.runs = RunRepository(conn, self.changes, self.locks_rows)
         return self
 
     def flush(self) -> None:

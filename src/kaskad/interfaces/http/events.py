@@ -27,6 +27,7 @@ def _record(app: App, items: Sequence[EventIn]) -> list[EventAccepted]:
         app.uow(),
         events=[events.EventIn(e.contact, e.type, e.id, e.occurred_at, e.payload) for e in items],
         create_contacts=app.settings.create_unknown_contacts,
+        routing=app.routing,
         now=app.clock.now(),
     )
     metrics.EVENTS_ACCEPTED.inc(sum(1 for a in accepted if not a.duplicate))

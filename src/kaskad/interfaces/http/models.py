@@ -176,7 +176,7 @@ class NotificationOut(BaseModel):
 
 class TimelineItem(BaseModel):
     at: datetime
-    kind: Literal["event", "message", "decision"]
+    kind: Literal["event", "message", "decision", "journey"]
     ref: str | None
     name: str
     text: str | None

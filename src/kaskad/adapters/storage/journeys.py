@@ -1,0 +1,187 @@
+"""Journeys, their versions, runs and run history, in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select
+
+from kaskad.adapters.storage import schema as s
+from kaskad.adapters.storage.changes import Changes
+from kaskad.adapters.storage.repositories import Row, _dicts, _first, _select_in
+
+LIVE = ("active", "paused")
+
+
+class JourneyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, journey_id: str, *, lock: bool = False) -> Row | None:
+        query = select(s.journeys).where(s.journeys.c.id == journey_id)
+        if lock and self._c.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return _first(self._c.execute(query))
+
+    def all(self) -> list[Row]:
+        return _dicts(self._c.execute(select(s.journeys).order_by(s.journeys.c.id)))
+
+    def insert(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.journeys.insert(), row)
+
+    def update(self, journey_id: str, values: dict[str, Any]) -> None:
+        self._c.execute(s.journeys.update().where(s.journeys.c.id == journey_id).values(values))
+
+    def add_version(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.journey_versions.insert(), row)
+
+    def version(self, journey_id: str, version: int) -> Row | None:
+        query = select(s.journey_versions).where(
+            s.journey_versions.c.journey_id == journey_id,
+            s.journey_versions.c.version == version,
+        )
+        return _first(self._c.execute(query))
+
+    def versions(self, journey_id: str) -> list[Row]:
+        columns = s.journey_versions.c
+        query = (
+            select(columns.version, columns.digest, columns.created_at)
+            .where(columns.journey_id == journey_id)
+            .order_by(columns.version)
+        )
+        return _dicts(self._c.execute(query))
+
+    def active_for_events(self, types: Iterable[str]) -> list[Row]:
+        """Active journeys started by one of these event types."""
+        query = select(s.journeys).where(
+            s.journeys.c.status == "active", s.journeys.c.trigger_kind == "event"
+        )
+        return _select_in(self._c, query, s.journeys.c.trigger_event, types)
+
+    def any_live(self) -> bool:
+        query = select(s.journeys.c.id).where(s.journeys.c.status.in_(LIVE)).limit(1)
+        return self._c.execute(query).first() is not None
+
+
+class RunRepository:
+    def __init__(self, connection: Connection, changes: Changes, locks_rows: bool) -> None:
+        self._c = connection
+        self._changes = changes
+        self._locks = locks_rows
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.runs, row)
+
+    def set(self, run_id: str, values: dict[str, Any]) -> None:
+        self._changes.update(s.runs, run_id, values)
+
+    def add_history(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.run_history, row)
+
+    def get(self, run_id: str) -> Row | None:
+        return _first(self._c.execute(select(s.runs).where(s.runs.c.id == run_id)))
+
+    def lock(self, ids: Iterable[str]) -> dict[str, Row]:
+        """Load runs for update, in id order so two workers never deadlock."""
+        query = select(s.runs).order_by(s.runs.c.id)
+        if self._locks:
+            query = query.with_for_update()
+        return {r["id"]: r for r in _select_in(self._c, query, s.runs.c.id, ids)}
+
+    def claim_due(self, now: datetime, limit: int) -> list[Row]:
+        query: Select[Any] = (
+            select(s.runs)
+            .where(s.runs.c.due_at.is_not(None), s.runs.c.due_at <= now)
+            .order_by(s.runs.c.due_at)
+            .limit(limit)
+        )
+        if self._locks:
+            query = query.with_for_update(skip_locked=True)
+        return _dicts(self._c.execute(query))
+
+    def next_due(self) -> datetime | None:
+        query = select(func.min(s.runs.c.due_at)).where(s.runs.c.due_at.is_not(None))
+        value: datetime | None = self._c.execute(query).scalar_one_or_none()
+        return value
+
+    def active_of_contacts(self, contact_ids: Iterable[str]) -> list[Row]:
+        """Active runs of these contacts, locked: an event may move or end them."""
+        query = select(s.runs).where(s.runs.c.status == "active").order_by(s.runs.c.id)
+        if self._locks:
+            query = query.with_for_update()
+        return _select_in(self._c, query, s.runs.c.contact_id, contact_ids)
+
+    def active_of_journey(self, journey_id: str) -> list[Row]:
+        query = select(s.runs).where(s.runs.c.journey_id == journey_id, s.runs.c.status == "active")
+        if self._locks:
+            query = query.with_for_update()
+        return _dicts(self._c.execute(query.order_by(s.runs.c.id)))
+
+    def entries(self, contact_id: str, journey_id: str) -> list[Row]:
+        """When the contact entered the journey, and whether each run is still active."""
+        columns = s.runs.c
+        query = (
+            select(columns.entered_at, columns.status)
+            .where(columns.contact_id == contact_id, columns.journey_id == journey_id)
+            .order_by(columns.entered_at)
+        )
+        return _dicts(self._c.execute(query))
+
+    def wake(self, run_ids: Sequence[str], now: datetime) -> None:
+        """Make active runs due now: something they may be waiting for has changed."""
+        for run_id in sorted(set(run_ids)):
+            self._changes.update(s.runs, run_id, {"due_at": now})
+
+    def history(self, run_id: str) -> list[Row]:
+        query = (
+            select(s.run_history)
+            .where(s.run_history.c.run_id == run_id)
+            .order_by(s.run_history.c.id)
+        )
+        return _dicts(self._c.execute(query))
+
+    def history_of_contact(self, contact_id: str, limit: int) -> list[Row]:
+        query = (
+            select(s.run_history)
+            .where(s.run_history.c.contact_id == contact_id)
+            .order_by(s.run_history.c.at.desc(), s.run_history.c.id.desc())
+            .limit(limit)
+        )
+        return _dicts(self._c.execute(query))
+
+    def of_contact(self, contact_id: str) -> list[Row]:
+        query = (
+            select(s.runs)
+            .where(s.runs.c.contact_id == contact_id)
+            .order_by(s.runs.c.entered_at.desc())
+        )
+        return _dicts(self._c.execute(query))
+
+    def status_counts(self, journey_id: str) -> list[Row]:
+        columns = s.runs.c
+        query = (
+            select(columns.version, columns.status, func.count().label("runs"))
+            .where(columns.journey_id == journey_id)
+            .group_by(columns.version, columns.status)
+        )
+        return _dicts(self._c.execute(query))
+
+    def step_counts(self, journey_id: str) -> list[Row]:
+        columns = s.run_history.c
+        query = (
+            select(columns.version, columns.step, columns.kind, func.count().label("count"))
+            .where(columns.journey_id == journey_id)
+            .group_by(columns.version, columns.step, columns.kind)
+        )
+        return _dicts(self._c.execute(query))
+
+    def waiting_counts(self, journey_id: str) -> list[Row]:
+        columns = s.runs.c
+        query = (
+            select(columns.version, columns.position, func.count().label("runs"))
+            .where(columns.journey_id == journey_id, columns.status == "active")
+            .group_by(columns.version, columns.position)
+        )
+        return _dicts(self._c.execute(query))

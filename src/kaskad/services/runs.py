@@ -1,0 +1,470 @@
+"""Journey runs: entering, waking on timers and events, and carrying out each step's effects.
+
+Every function runs inside one unit of work: a run's new state, the notifications it
+creates, the attributes it sets and its history commit together or not at all, so a
+`kill -9` between two steps loses nothing and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kaskad.adapters import metrics
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.conditions import Condition
+from kaskad.domain.ids import new_id
+from kaskad.domain.journeys.definition import EventMatch, EventTrigger, JourneyDefinition
+from kaskad.domain.journeys.rules import may_enter
+from kaskad.domain.journeys.runs import (
+    Advance,
+    Context,
+    EventSeen,
+    RunState,
+    RunStatus,
+    Start,
+    Timer,
+    Waiting,
+    WaitKind,
+    advance,
+    end_run,
+)
+from kaskad.domain.vocabulary import Channel, MessageStatus, Until, reaches
+from kaskad.services import notifications
+from kaskad.services.definitions import definition_of
+from kaskad.services.errors import Invalid, NotFound
+
+log = logging.getLogger(__name__)
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    run_id: str | None
+    reason: str
+
+
+# -- intake: events move runs and start new ones -----------------------------------------
+
+
+def on_events(
+    uow: UnitOfWork, *, events: Sequence[Mapping[str, Any]], routing: Mapping[Channel, str]
+) -> None:
+    """Inside the transaction that stored ``events``: goals, exits, event waits, triggers.
+
+    Runs already in flight see the events first, so a run started by an event does not
+    also take that same event as the answer to a later wait.
+    """
+    if not events or not uow.journeys.any_live():
+        return
+    by_contact: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e["occurred_at"]):
+        by_contact[event["contact_id"]].append(event)
+    active = uow.runs.active_of_contacts(by_contact)
+    starters = uow.journeys.active_for_events({e["type"] for e in events})
+    if not active and not starters:
+        return
+    contacts = uow.contacts.by_ids(by_contact)
+    sends = _send_outcomes(uow, _notification_ids(active))
+    for row in active:
+        contact = contacts[row["contact_id"]]
+        for event in by_contact[row["contact_id"]]:
+            _event_for_run(uow, row, contact, event, sends, routing)
+    by_type: dict[str, list[Row]] = defaultdict(list)
+    for journey in starters:
+        by_type[journey["trigger_event"]].append(journey)
+    for event in events:
+        for journey in by_type.get(event["type"], ()):
+            _trigger(uow, journey, contacts[event["contact_id"]], event, routing)
+
+
+def _event_for_run(
+    uow: UnitOfWork,
+    row: Row,
+    contact: Row,
+    event: Mapping[str, Any],
+    sends: Mapping[str, Mapping[str, Any]],
+    routing: Mapping[Channel, str],
+) -> None:
+    if row["status"] != RunStatus.ACTIVE.value:
+        return
+    now = event["received_at"]
+    definition = definition_of(uow, row["journey_id"], row["version"])
+    context = _context(row, contact, sends)
+    scope = dict(context.scope) | {"event": _event_scope(event), "payload": event["payload"]}
+    state = _state(row)
+    if definition.goal and _matches(definition.goal, event, scope, now):
+        result = end_run(state, RunStatus.CONVERTED, f"goal reached: {event['type']} event")
+    elif any(_matches(m, event, scope, now) for m in definition.exit_on):
+        result = end_run(state, RunStatus.EXITED, f"exit on {event['type']} event")
+    elif state.waiting is not None and state.waiting.event == event["type"]:
+        seen = EventSeen(event["type"], event["payload"], event["occurred_at"])
+        result = advance(definition.steps, state, seen, context, now)
+    else:
+        return
+    _carry_out(uow, row, definition, contact, result, routing, now)
+
+
+def _matches(match: EventMatch, event: Mapping[str, Any], scope: Any, now: datetime) -> bool:
+    if match.type != event["type"]:
+        return False
+    return match.where is None or match.where.evaluate(scope, now=now)
+
+
+def _trigger(
+    uow: UnitOfWork,
+    journey: Row,
+    contact: Row,
+    event: Mapping[str, Any],
+    routing: Mapping[Channel, str],
+) -> None:
+    definition = definition_of(uow, journey["id"], journey["version"])
+    trigger = definition.trigger
+    now = event["received_at"]
+    scope = _contact_scope(contact) | {"event": _event_scope(event), "payload": event["payload"]}
+    where = trigger.where if isinstance(trigger, EventTrigger) else None
+    if isinstance(where, Condition) and not where.evaluate(scope, now=now):
+        return
+    _enter(uow, journey, definition, contact, _event_scope(event), routing, now)
+
+
+# -- the API trigger ----------------------------------------------------------------------
+
+
+def enter(
+    uow: UnitOfWork,
+    *,
+    journey_id: str,
+    external_id: str,
+    data: Mapping[str, Any],
+    routing: Mapping[Channel, str],
+    now: datetime,
+) -> Entered:
+    """Put a contact into an active journey by an explicit call (the `api` trigger)."""
+    with uow:
+        journey = uow.journeys.get(journey_id)
+        if journey is None:
+            raise NotFound("journey_not_found", f"no journey {journey_id!r}")
+        if journey["status"] != "active" or journey["version"] is None:
+            raise Invalid("journey_not_active", f"journey {journey_id!r} is {journey['status']}")
+        contact = uow.contacts.by_external_id(external_id)
+        if contact is None:
+            raise Invalid("contact_not_found", f"no contact with external id {external_id!r}")
+        definition = definition_of(uow, journey_id, journey["version"])
+        trigger = {"type": "api", "payload": dict(data), "occurred_at": now.isoformat()}
+        entered = _enter(uow, journey, definition, contact, trigger, routing, now)
+        uow.commit()
+        return entered
+
+
+def _enter(
+    uow: UnitOfWork,
+    journey: Row,
+    definition: JourneyDefinition,
+    contact: Row,
+    trigger: Mapping[str, Any],
+    routing: Mapping[Channel, str],
+    now: datetime,
+) -> Entered:
+    uow.flush()  # runs started earlier in this unit of work count for re-entry
+    entries = uow.runs.entries(contact["id"], journey["id"])
+    verdict = may_enter(
+        definition.reentry,
+        previous_entries=[e["entered_at"] for e in entries],
+        active_runs=sum(1 for e in entries if e["status"] == RunStatus.ACTIVE.value),
+        max_active_runs=definition.max_active_runs,
+        now=now,
+    )
+    if not verdict.allowed:
+        log.info("%s not entered for %s: %s", journey["id"], contact["id"], verdict.reason)
+        return Entered(None, verdict.reason)
+    row: Row = {
+        "id": new_id("run"),
+        "contact_id": contact["id"],
+        "journey_id": journey["id"],
+        "version": journey["version"],
+        "status": RunStatus.ACTIVE.value,
+        "position": 0,
+        "waiting": None,
+        "due_at": None,
+        "waiting_event": None,
+        "variant": None,
+        "outcomes": {},
+        "trigger": dict(trigger),
+        "entered_at": now,
+        "updated_at": now,
+        "ended_at": None,
+        "ended_reason": None,
+    }
+    uow.runs.add(row)
+    how = f" on {trigger['type']} event" if trigger.get("type") != "api" else " by API call"
+    _history(uow, row, None, "enter", f"entered version {row['version']}{how}", now)
+    uow.after_commit(metrics.RUNS_ENTERED.inc)
+    result = advance(definition.steps, RunState(), Start(), _context(row, contact, {}), now)
+    _carry_out(uow, row, definition, contact, result, routing, now)
+    return Entered(row["id"], "entered")
+
+
+# -- the engine: runs whose timer has come ----------------------------------------------
+
+
+def advance_due(
+    uow: UnitOfWork, *, routing: Mapping[Channel, str], now: datetime, limit: int
+) -> int:
+    """Claim runs whose timer has come, move each on, in one transaction."""
+    with uow:
+        rows = uow.runs.claim_due(now, limit)
+        if not rows:
+            return 0
+        contacts = uow.contacts.by_ids(r["contact_id"] for r in rows)
+        sends = _send_outcomes(uow, _notification_ids(rows))
+        for row in rows:
+            definition = definition_of(uow, row["journey_id"], row["version"])
+            contact = contacts[row["contact_id"]]
+            context = _context(row, contact, sends)
+            result = advance(definition.steps, _state(row), Timer(), context, now)
+            _carry_out(uow, row, definition, contact, result, routing, now)
+        uow.commit()
+    return len(rows)
+
+
+def next_due(uow: UnitOfWork) -> datetime | None:
+    with uow:
+        return uow.runs.next_due()
+
+
+def end_all(uow: UnitOfWork, *, journey_id: str, why: str, now: datetime) -> int:
+    """End the active runs of a journey (it was archived), inside the caller's transaction."""
+    rows = uow.runs.active_of_journey(journey_id)
+    for row in rows:
+        result = end_run(_state(row), RunStatus.EXITED, why)
+        _write(uow, row, result, now)
+    return len(rows)
+
+
+# -- carrying out --------------------------------------------------------------------------
+
+
+def _carry_out(
+    uow: UnitOfWork,
+    row: Row,
+    definition: JourneyDefinition,
+    contact: Row,
+    result: Advance,
+    routing: Mapping[Channel, str],
+    now: datetime,
+) -> None:
+    outcomes = {k: dict(v) for k, v in result.state.outcomes.items()}
+    planned = [(send, new_id("ntf")) for send in result.sends]
+    for send, notification_id in planned:
+        outcomes.setdefault(send.step.id, {})["notification"] = notification_id
+    state = RunState(
+        result.state.status,
+        result.state.position,
+        result.state.waiting,
+        result.state.variant,
+        outcomes,
+    )
+    # The run is written before its notifications: a cascade that ends at once wakes it.
+    _write(uow, row, Advance(state, history=result.history), now)
+    for update in result.updates:
+        _set_attributes(uow, contact, update.attributes, now)
+    for send, notification_id in planned:
+        _send(uow, row, contact, send.step, notification_id, routing, now)
+
+
+def _write(uow: UnitOfWork, row: Row, result: Advance, now: datetime) -> None:
+    state = result.state
+    values: Row = {
+        "status": state.status.value,
+        "position": state.position,
+        "waiting": _waiting_json(state.waiting),
+        "due_at": state.due_at,
+        "waiting_event": state.waiting.event if state.waiting else None,
+        "variant": state.variant,
+        "outcomes": {k: dict(v) for k, v in state.outcomes.items()},
+        "updated_at": now,
+    }
+    if state.finished and row.get("ended_at") is None:
+        values["ended_at"] = now
+        values["ended_reason"] = result.history[-1].text if result.history else state.status
+        uow.after_commit(metrics.RUNS_ENDED.labels(state.status.value).inc)
+    row.update(values)
+    uow.runs.set(row["id"], values)
+    for entry in result.history:
+        _history(uow, row, entry.step, entry.kind, entry.text, now)
+
+
+def _send(
+    uow: UnitOfWork,
+    row: Row,
+    contact: Row,
+    step: Any,
+    notification_id: str,
+    routing: Mapping[Channel, str],
+    now: datetime,
+) -> None:
+    try:
+        steps = notifications.route_steps(step.cascade, routing)
+    except Invalid as exc:
+        _history(uow, row, step.id, "failed", f"not sent: {exc.message}", now)
+        row["outcomes"][step.id] |= {"status": "failed", "failed": True, "final": True}
+        uow.runs.set(row["id"], {"outcomes": row["outcomes"], "due_at": now})
+        return
+    notifications.create_notification(
+        uow,
+        contact=contact,
+        category=step.category,
+        priority=step.priority,
+        steps=steps,
+        now=now,
+        run_id=row["id"],
+        notification_id=notification_id,
+    )
+
+
+def _set_attributes(
+    uow: UnitOfWork, contact: Row, attributes: Mapping[str, Any], now: datetime
+) -> None:
+    """Merge into the contact's attributes; a null value removes the attribute."""
+    merged = dict(contact.get("attributes") or {})
+    for key, value in attributes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    contact["attributes"] = merged
+    uow.contacts.update(contact["id"], {"attributes": merged, "updated_at": now})
+
+
+def _history(
+    uow: UnitOfWork, row: Row, step: str | None, kind: str, text: str, now: datetime
+) -> None:
+    uow.runs.add_history(
+        {
+            "run_id": row["id"],
+            "contact_id": row["contact_id"],
+            "journey_id": row["journey_id"],
+            "version": row["version"],
+            "step": step,
+            "kind": kind,
+            "text": text,
+            "at": now,
+        }
+    )
+
+
+# -- state and scope ---------------------------------------------------------------------
+
+
+def _state(row: Mapping[str, Any]) -> RunState:
+    return RunState(
+        status=RunStatus(row["status"]),
+        position=row["position"],
+        waiting=_waiting_from(row["waiting"]),
+        variant=row["variant"],
+        outcomes=row["outcomes"] or {},
+    )
+
+
+def _waiting_json(waiting: Waiting | None) -> dict[str, Any] | None:
+    if waiting is None:
+        return None
+    return {
+        "step": waiting.step,
+        "kind": waiting.kind.value,
+        "until": waiting.until.isoformat() if waiting.until else None,
+        "event": waiting.event,
+        "send": waiting.send,
+    }
+
+
+def _waiting_from(data: Mapping[str, Any] | None) -> Waiting | None:
+    if not data:
+        return None
+    until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+    return Waiting(data["step"], WaitKind(data["kind"]), until, data.get("event"), data.get("send"))
+
+
+def _context(row: Row, contact: Row, sends: Mapping[str, Mapping[str, Any]]) -> Context:
+    steps: dict[str, dict[str, Any]] = {}
+    for step_id, outcome in (row["outcomes"] or {}).items():
+        steps[step_id] = dict(outcome) | dict(sends.get(outcome.get("notification", ""), {}))
+    trigger = row["trigger"] or {}
+    scope = _contact_scope(contact) | {
+        "event": trigger,
+        "payload": trigger.get("payload", {}),
+        "steps": steps,
+        "run": {
+            "id": row["id"],
+            "journey": row["journey_id"],
+            "version": row["version"],
+            "variant": row["variant"],
+            "entered_at": row["entered_at"].isoformat(),
+        },
+    }
+    return Context(row["journey_id"], row["contact_id"], contact.get("timezone") or "UTC", scope)
+
+
+def _contact_scope(contact: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {
+        "external_id": contact.get("external_id"),
+        "locale": contact.get("locale"),
+        "timezone": contact.get("timezone"),
+    }
+    return {"contact": dict(contact.get("attributes") or {}) | fields}
+
+
+def _event_scope(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": event["type"],
+        "id": event.get("key"),
+        "payload": dict(event["payload"]),
+        "occurred_at": event["occurred_at"].isoformat(),
+    }
+
+
+def _notification_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {
+        outcome["notification"]
+        for row in rows
+        for outcome in (row["outcomes"] or {}).values()
+        if outcome.get("notification")
+    }
+
+
+def _send_outcomes(uow: UnitOfWork, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """What branches may ask of each notification: how far its messages got, and whether
+    its cascade has ended."""
+    if not ids:
+        return {}
+    summaries = uow.notifications.summaries(ids)
+    best: dict[str, Row] = {}
+    for message in uow.notifications.messages_of(ids):
+        current = best.get(message["notification_id"])
+        if current is None or _rank(message) >= _rank(current):
+            best[message["notification_id"]] = message
+    out: dict[str, dict[str, Any]] = {}
+    for notification_id, summary in summaries.items():
+        furthest = best.get(notification_id)
+        status = MessageStatus(furthest["status"]) if furthest else None
+        out[notification_id] = {
+            "status": status.value if status else summary["status"],
+            "channel": furthest["channel"] if furthest else None,
+            "final": summary["status"] != "active",
+            "failed": summary["status"] == "failed",
+            **{until.value: bool(status and reaches(status, until)) for until in Until},
+        }
+    return out
+
+
+def _rank(message: Mapping[str, Any]) -> tuple[int, int]:
+    """Furthest first: a delivered SMS tells more than a cancelled Viber before it."""
+    order = list(Until)
+    status = MessageStatus(message["status"])
+    reached = max((i + 1 for i, u in enumerate(order) if reaches(status, u)), default=0)
+    return reached, message["step"]
