@@ -22,7 +22,7 @@ from kaskad.adapters import metrics
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import OutgoingMessage, Provider, SendResult
 from kaskad.domain.vocabulary import Channel
-from kaskad.engine.clock import Clock
+from kaskad.engine.clock import Clock, VirtualClock
 from kaskad.services import runs, sandbox, sending, timers
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,28 @@ class Engine:
                 return total
             total += done
         raise RuntimeError(f"engine still busy after {max_rounds} rounds")
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment any work falls due: where a virtual clock jumps next."""
+        with self.uow() as uow:
+            candidates = [
+                uow.notifications.next_due(),
+                uow.runs.next_due(),
+                uow.notifications.next_outbox_due(),
+            ]
+            if self._config.sandbox_reports:
+                candidates.append(uow.sandbox.next_report_due())
+        return min((c for c in candidates if c is not None), default=None)
+
+    async def run_until(self, clock: VirtualClock, until: datetime) -> int:
+        """Do everything due up to ``until``, jumping the virtual clock from one due time to
+        the next: days of a journey pass in milliseconds, in order."""
+        total = await self.run_until_idle()
+        while (due := self.next_due()) is not None and due <= until:
+            clock.set(max(due, clock.now()))
+            total += await self.run_until_idle()
+        clock.set(max(until, clock.now()))
+        return total + await self.run_until_idle()
 
     # -- running for real ----------------------------------------------------------------
     def wake(self) -> None:

@@ -29,14 +29,15 @@ def check(source: str, *, filename: str = "<journey>") -> JourneyDefinition:
         raise Invalid("invalid_journey", first + more, problems) from None
 
 
-_CACHE: OrderedDict[tuple[str, int], JourneyDefinition] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str, int], JourneyDefinition] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def remember(journey_id: str, version: int, definition: JourneyDefinition) -> None:
+def remember(uow: UnitOfWork, version: int, definition: JourneyDefinition) -> None:
+    key = (uow.database, definition.id, version)
     with _CACHE_LOCK:
-        _CACHE[(journey_id, version)] = definition
-        _CACHE.move_to_end((journey_id, version))
+        _CACHE[key] = definition
+        _CACHE.move_to_end(key)
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
 
@@ -44,12 +45,12 @@ def remember(journey_id: str, version: int, definition: JourneyDefinition) -> No
 def definition_of(uow: UnitOfWork, journey_id: str, version: int) -> JourneyDefinition:
     """The parsed definition of a stored version (inside the caller's unit of work)."""
     with _CACHE_LOCK:
-        cached = _CACHE.get((journey_id, version))
+        cached = _CACHE.get((uow.database, journey_id, version))
     if cached is not None:
         return cached
     row = uow.journeys.version(journey_id, version)
     if row is None:
         raise NotFound("journey_not_found", f"no version {version} of journey {journey_id!r}")
     definition = load_definition(row["source"], filename=f"{journey_id} v{version}")
-    remember(journey_id, version, definition)
+    remember(uow, version, definition)
     return definition

@@ -66,7 +66,7 @@ def apply_journey(
         uow.journeys.update(definition.id, values)
         uow.commit()
     status = JourneyStatus(str(values.get("status", row["status"])))
-    remember(definition.id, version, definition)
+    remember(uow, version, definition)
     return Applied(definition.id, version, created, status)
 
 

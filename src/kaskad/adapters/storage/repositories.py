@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     and_,
     any_,
+    case,
     func,
     literal,
     or_,
@@ -328,6 +329,13 @@ class NotificationRepository:
 
     def dequeue(self, message_id: str) -> None:
         self._changes.delete(s.outbox, message_id)
+
+    def next_outbox_due(self) -> datetime | None:
+        """When the next queued message may be claimed: its due time, or its lease's end."""
+        o = s.outbox.c
+        ready = case((o.lease_until > o.due_at, o.lease_until), else_=o.due_at)
+        value: datetime | None = self._c.execute(select(func.min(ready))).scalar_one_or_none()
+        return value
 
     def outbox_depth(self) -> int:
         return int(self._c.execute(select(func.count()).select_from(s.outbox)).scalar_one())

@@ -54,6 +54,11 @@ class UnitOfWork:
         return self._connection
 
     @property
+    def database(self) -> str:
+        """Which database this is, for caches of what it stores (passwords hidden)."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
     def locks_rows(self) -> bool:
         """PostgreSQL locks rows (SKIP LOCKED); SQLite already holds the one write lock."""
         return self._engine.dialect.name == "postgresql"

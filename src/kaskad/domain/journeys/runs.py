@@ -192,17 +192,13 @@ class _Walk:
         if waiting is None:
             return False
         step = self.steps[waiting.step]
-        if isinstance(wake, Timer):
-            return self._timer(waiting, step)
         if isinstance(wake, EventSeen):
             return self._event(waiting, step, wake)
-        return (
-            waiting.kind is WaitKind.SEND
-            and waiting.send == wake.step_id
-            and self._resume(step, f"the cascade of {wake.step_id!r} ended")
-        )
+        return self._timer(waiting, step)
 
     def _timer(self, waiting: Waiting, step: JourneyStep) -> bool:
+        if waiting.kind is WaitKind.SEND and self._ended(waiting.send):
+            return self._resume(step, f"the cascade of {waiting.send!r} ended")
         if waiting.until is None or waiting.until > self.now:
             return False
         if waiting.kind is WaitKind.EVENT:
@@ -212,6 +208,9 @@ class _Walk:
             self._outcome(step.id, timed_out=True)
             return self._resume(step, f"the cascade of {waiting.send!r} still running at timeout")
         return self._resume(step, "waited until " + _utc(waiting.until))
+
+    def _ended(self, send_id: str | None) -> bool:
+        return bool(self.scope["steps"].get(send_id, {}).get("final"))
 
     def _event(self, waiting: Waiting, step: JourneyStep, event: EventSeen) -> bool:
         if waiting.kind is not WaitKind.EVENT or waiting.event != event.type:
@@ -315,8 +314,7 @@ class _Walk:
         self._sleep(step, index, until, f"until {wait.attribute} {format_offset(wait.offset)}")
 
     def _wait_send(self, step: WaitStep, index: int, wait: WaitForSend) -> None:
-        outcome = self.scope["steps"].get(wait.send_id, {})
-        if outcome.get("final"):
+        if self._ended(wait.send_id):
             text = f"the cascade of {wait.send_id!r} has already ended: going on"
             self.history.append(Entry(step.id, "wait", text))
             self.state = replace(self.state, position=step.next)
