@@ -23,7 +23,7 @@ from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import OutgoingMessage, Provider, SendResult
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, VirtualClock
-from kaskad.services import runs, sandbox, sending, timers
+from kaskad.services import runs, sandbox, sending, timers, triggers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +78,15 @@ class Engine:
                 limit=self._config.claim_batch,
             )
 
+    def fire_schedules(self) -> int:
+        with _timed("schedules"):
+            return triggers.fire_due(
+                self.uow(),
+                routing=self._config.routing,
+                now=self._clock.now(),
+                limit=self._config.claim_batch,
+            )
+
     def deliver_sandbox_reports(self) -> int:
         with _timed("reports"):
             return sandbox.deliver_due_reports(
@@ -125,7 +134,7 @@ class Engine:
         """Do everything due now until nothing is left; for tests and simulations."""
         total = 0
         for _ in range(max_rounds):
-            done = self.advance_timers() + self.advance_runs()
+            done = self.advance_timers() + self.fire_schedules() + self.advance_runs()
             done += await self.drain_outbox_once()
             if self._config.sandbox_reports:
                 done += self.deliver_sandbox_reports()
@@ -140,6 +149,7 @@ class Engine:
             candidates = [
                 uow.notifications.next_due(),
                 uow.runs.next_due(),
+                uow.schedules.next_due(),
                 uow.notifications.next_outbox_due(),
             ]
             if self._config.sandbox_reports:
@@ -213,7 +223,8 @@ class Engine:
         return self._pause_until(await asyncio.to_thread(self._next, "timers"))
 
     async def _runs_loop(self) -> float:
-        if await asyncio.to_thread(self.advance_runs) >= self._config.claim_batch:
+        fired = await asyncio.to_thread(self.fire_schedules)
+        if await asyncio.to_thread(self.advance_runs) >= self._config.claim_batch or fired:
             return 0
         return self._pause_until(await asyncio.to_thread(self._next, "runs"))
 
@@ -227,7 +238,8 @@ class Engine:
             if kind == "timers":
                 return uow.notifications.next_due()
             if kind == "runs":
-                return uow.runs.next_due()
+                due = [d for d in (uow.runs.next_due(), uow.schedules.next_due()) if d]
+                return min(due, default=None)
             return uow.sandbox.next_report_due()
 
     async def _outbox_loop(self) -> float:

@@ -17,7 +17,8 @@ from kaskad.domain.contacts import (
     validate_timezone,
 )
 from kaskad.domain.ids import new_id
-from kaskad.services import cascading
+from kaskad.domain.vocabulary import Channel
+from kaskad.services import cascading, triggers
 from kaskad.services.errors import Invalid, NotFound
 
 UNSET: Any = object()
@@ -124,10 +125,12 @@ def upsert_contacts(
     default_region: str | None,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    routing: Mapping[Channel, str] | None = None,
 ) -> list[tuple[dict[str, Any], bool]]:
     """Validate every patch, then store all of them in one transaction or none.
 
-    ``progress`` is called with the number of rows written since its last call.
+    ``progress`` is called with the number of rows written since its last call. With
+    ``routing``, contacts that join a segment enter its journeys in the same transaction.
     """
     errors = []
     valid: list[ContactPatch] = []
@@ -146,6 +149,7 @@ def upsert_contacts(
     with uow:
         stored = uow.contacts.by_external_ids(ids)
         results = []
+        changes = []
         for patch in valid:
             before = stored.get(patch.external_id)
             row = _merged(before, patch, now)
@@ -154,8 +158,11 @@ def upsert_contacts(
             else:
                 uow.contacts.update(row["id"], {k: v for k, v in row.items() if k != "id"})
             results.append((row, before is None))
+            changes.append((before, row))
             if progress is not None and len(results) % 500 == 0:
                 progress(500)
+        if routing is not None:
+            triggers.on_contacts(uow, changes=changes, routing=routing, now=now)
         uow.commit()
         if progress is not None:
             progress(len(results) % 500)

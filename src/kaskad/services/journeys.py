@@ -14,7 +14,7 @@ from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.journeys.definition import EventTrigger, JourneyDefinition, Trigger
-from kaskad.services import runs
+from kaskad.services import runs, triggers
 from kaskad.services.definitions import check, definition_of, remember
 from kaskad.services.errors import NotFound
 
@@ -64,6 +64,9 @@ def apply_journey(
         if activate:
             values |= _live(definition.trigger, version) | {"status": JourneyStatus.ACTIVE.value}
         uow.journeys.update(definition.id, values)
+        if activate:
+            remember(uow, version, definition)
+            triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
     status = JourneyStatus(str(values.get("status", row["status"])))
     remember(uow, version, definition)
@@ -110,6 +113,7 @@ def set_status(
         if status is JourneyStatus.ARCHIVED:
             runs.end_all(uow, journey_id=journey_id, why="journey archived", now=now)
         uow.journeys.update(journey_id, values)
+        triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
         return {**row, **values}
 

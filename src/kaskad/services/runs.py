@@ -125,11 +125,11 @@ def _trigger(
     definition = definition_of(uow, journey["id"], journey["version"])
     trigger = definition.trigger
     now = event["received_at"]
-    scope = _contact_scope(contact) | {"event": _event_scope(event), "payload": event["payload"]}
+    scope = contact_scope(contact) | {"event": _event_scope(event), "payload": event["payload"]}
     where = trigger.where if isinstance(trigger, EventTrigger) else None
     if isinstance(where, Condition) and not where.evaluate(scope, now=now):
         return
-    _enter(uow, journey, definition, contact, _event_scope(event), routing, now)
+    enter_run(uow, journey, definition, contact, _event_scope(event), routing, now)
 
 
 # -- the API trigger ----------------------------------------------------------------------
@@ -156,12 +156,12 @@ def enter(
             raise Invalid("contact_not_found", f"no contact with external id {external_id!r}")
         definition = definition_of(uow, journey_id, journey["version"])
         trigger = {"type": "api", "payload": dict(data), "occurred_at": now.isoformat()}
-        entered = _enter(uow, journey, definition, contact, trigger, routing, now)
+        entered = enter_run(uow, journey, definition, contact, trigger, routing, now)
         uow.commit()
         return entered
 
 
-def _enter(
+def enter_run(
     uow: UnitOfWork,
     journey: Row,
     definition: JourneyDefinition,
@@ -395,7 +395,7 @@ def _context(row: Row, contact: Row, sends: Mapping[str, Mapping[str, Any]]) -> 
     for step_id, outcome in (row["outcomes"] or {}).items():
         steps[step_id] = dict(outcome) | dict(sends.get(outcome.get("notification", ""), {}))
     trigger = row["trigger"] or {}
-    scope = _contact_scope(contact) | {
+    scope = contact_scope(contact) | {
         "event": trigger,
         "payload": trigger.get("payload", {}),
         "steps": steps,
@@ -410,7 +410,7 @@ def _context(row: Row, contact: Row, sends: Mapping[str, Mapping[str, Any]]) -> 
     return Context(row["journey_id"], row["contact_id"], contact.get("timezone") or "UTC", scope)
 
 
-def _contact_scope(contact: Mapping[str, Any]) -> dict[str, Any]:
+def contact_scope(contact: Mapping[str, Any]) -> dict[str, Any]:
     fields = {
         "external_id": contact.get("external_id"),
         "locale": contact.get("locale"),

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, or_, select
 
 from kaskad.adapters.storage import schema as s
 from kaskad.adapters.storage.changes import Changes
@@ -59,6 +59,12 @@ class JourneyRepository:
             s.journeys.c.status == "active", s.journeys.c.trigger_kind == "event"
         )
         return _select_in(self._c, query, s.journeys.c.trigger_event, types)
+
+    def active_of_kind(self, kind: str) -> list[Row]:
+        query = select(s.journeys).where(
+            s.journeys.c.status == "active", s.journeys.c.trigger_kind == kind
+        )
+        return _dicts(self._c.execute(query.order_by(s.journeys.c.id)))
 
     def any_live(self) -> bool:
         query = select(s.journeys.c.id).where(s.journeys.c.status.in_(LIVE)).limit(1)
@@ -185,3 +191,65 @@ class RunRepository:
             .group_by(columns.version, columns.position)
         )
         return _dicts(self._c.execute(query))
+
+
+class ScheduleRepository:
+    """The next firing of each scheduled or date-triggered journey, per time zone."""
+
+    def __init__(self, connection: Connection, locks_rows: bool) -> None:
+        self._c = connection
+        self._locks = locks_rows
+
+    def get(self, journey_id: str) -> Row | None:
+        query = select(s.journey_schedules).where(s.journey_schedules.c.journey_id == journey_id)
+        return _first(self._c.execute(query))
+
+    def put(self, row: dict[str, Any]) -> None:
+        self.remove(row["journey_id"])
+        self._c.execute(s.journey_schedules.insert(), row)
+
+    def set(self, journey_id: str, values: dict[str, Any]) -> None:
+        table = s.journey_schedules
+        self._c.execute(table.update().where(table.c.journey_id == journey_id).values(values))
+
+    def remove(self, journey_id: str) -> None:
+        table = s.journey_schedules
+        self._c.execute(delete(table).where(table.c.journey_id == journey_id))
+
+    def claim_due(self, now: datetime) -> Row | None:
+        table = s.journey_schedules
+        query: Select[Any] = (
+            select(table)
+            .where(table.c.due_at.is_not(None), table.c.due_at <= now)
+            .order_by(table.c.due_at)
+            .limit(1)
+        )
+        if self._locks:
+            query = query.with_for_update(skip_locked=True)
+        return _first(self._c.execute(query))
+
+    def next_due(self) -> datetime | None:
+        table = s.journey_schedules
+        query = select(func.min(table.c.due_at)).where(table.c.due_at.is_not(None))
+        value: datetime | None = self._c.execute(query).scalar_one_or_none()
+        return value
+
+
+def contact_zones(connection: Connection) -> set[str]:
+    """The time zones contacts live in; a contact without one lives in UTC."""
+    query = select(s.contacts.c.timezone).distinct().where(s.contacts.c.erased_at.is_(None))
+    return {zone or "UTC" for (zone,) in connection.execute(query)}
+
+
+def contacts_in_zones(
+    connection: Connection, zones: Sequence[str], after: str | None, limit: int
+) -> list[Row]:
+    """A page of the contacts living in ``zones``, in id order, after the id ``after``."""
+    c = s.contacts.c
+    in_zone: ColumnElement[bool] = c.timezone.in_(list(zones))
+    if "UTC" in zones:
+        in_zone = or_(in_zone, c.timezone.is_(None))
+    query = select(s.contacts).where(and_(in_zone, c.erased_at.is_(None)))
+    if after is not None:
+        query = query.where(c.id > after)
+    return _dicts(connection.execute(query.order_by(c.id).limit(limit)))

@@ -55,6 +55,7 @@ contacts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("erased_at", UTCDateTime()),
+    Index("ix_contacts_timezone", "timezone", "id"),
 )
 
 events = Table(
@@ -274,4 +275,23 @@ run_history = Table(
     Index("ix_run_history_run", "run_id", "id"),
     Index("ix_run_history_contact", "contact_id", "at"),
     Index("ix_run_history_step", "journey_id", "version", "step", "kind"),
+)
+
+journey_schedules = Table(
+    "journey_schedules",
+    metadata,
+    # One row per live journey with a schedule or date trigger: the next firing per zone.
+    Column("journey_id", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("zones", json_type(), nullable=False),
+    Column("due_at", UTCDateTime()),
+    # While a firing walks its contacts: the instant, its zones and the last contact done.
+    Column("firing", json_type()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(
+        "ix_journey_schedules_due",
+        "due_at",
+        postgresql_where=text("due_at IS NOT NULL"),
+        sqlite_where=text("due_at IS NOT NULL"),
+    ),
 )

@@ -10,7 +10,11 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from kaskad.adapters.storage.changes import Changes
-from kaskad.adapters.storage.journeys import JourneyRepository, RunRepository
+from kaskad.adapters.storage.journeys import (
+    JourneyRepository,
+    RunRepository,
+    ScheduleRepository,
+)
 from kaskad.adapters.storage.repositories import (
     ApiKeyRepository,
     ContactRepository,
@@ -81,6 +85,7 @@ class UnitOfWork:
         self.api_keys = ApiKeyRepository(conn)
         self.journeys = JourneyRepository(conn)
         self.runs = RunRepository(conn, self.changes, self.locks_rows)
+        self.schedules = ScheduleRepository(conn, self.locks_rows)
         return self
 
     def flush(self) -> None:

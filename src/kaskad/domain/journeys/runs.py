@@ -20,6 +20,7 @@ from typing import Any, Final
 from kaskad.domain.conditions import Condition
 from kaskad.domain.durations import format_duration
 from kaskad.domain.journeys.rules import choose_variant
+from kaskad.domain.journeys.schedules import lookup
 from kaskad.domain.journeys.steps import (
     BranchStep,
     ExitStep,
@@ -304,7 +305,7 @@ class _Walk:
         self.history.append(Entry(step.id, "wait", f"{what} (until {_utc(until)})"))
 
     def _wait_date(self, step: WaitStep, index: int, wait: WaitUntilDate) -> None:
-        value = _lookup(self.scope.get("contact", {}), wait.attribute)
+        value = lookup(self.scope.get("contact", {}), wait.attribute)
         until = relative_to_date(value, wait.offset, wait.at, self.context.zone)
         if until is None:
             text = f"contact.{wait.attribute} is not a date ({value!r}): going on"
@@ -381,15 +382,6 @@ def end_run(state: RunState, status: RunStatus, why: str) -> Advance:
         return Advance(state)
     ended = replace(state, status=status, position=None, waiting=None)
     return Advance(ended, history=(Entry(None, status.value, why),))
-
-
-def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    current: Any = values
-    for part in dotted.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
 
 
 def format_offset(offset: timedelta) -> str:

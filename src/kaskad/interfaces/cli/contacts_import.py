@@ -129,6 +129,7 @@ def run(app: App, path: Path, *, skip_invalid: bool, console: Console) -> int:
             default_region=app.settings.default_phone_region,
             now=app.clock.now(),
             progress=lambda n: progress.advance(task, n),
+            routing=app.routing,
         )
     created = sum(1 for _, was_created in results if was_created)
     console.print(

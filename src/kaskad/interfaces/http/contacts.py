@@ -48,6 +48,7 @@ def put_contact(external_id: str, body: ContactIn, app: AppDep, response: Respon
         patches=[_patch(external_id, body)],
         default_region=app.settings.default_phone_region,
         now=app.clock.now(),
+        routing=app.routing,
     )
     response.status_code = 201 if created else 200
     return _out(row) | {"created": created}
@@ -62,6 +63,7 @@ def post_contacts_batch(body: ContactBatchIn, app: AppDep) -> Any:
         patches=patches,
         default_region=app.settings.default_phone_region,
         now=app.clock.now(),
+        routing=app.routing,
     )
     return {"results": [{"external_id": r["external_id"], "created": c} for r, c in results]}
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 23:37:33.401564
+Create Date: 2026-11-23 23:47:01.833843
 """
 
 from __future__ import annotations
@@ -20,6 +20,37 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "journey_schedules",
+        sa.Column("journey_id", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "zones",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "due_at", kaskad.adapters.storage.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "firing",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "updated_at", kaskad.adapters.storage.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("journey_id", name=op.f("pk_journey_schedules")),
+    )
+    with op.batch_alter_table("journey_schedules", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_journey_schedules_due",
+            ["due_at"],
+            unique=False,
+            postgresql_where=sa.text("due_at IS NOT NULL"),
+            sqlite_where=sa.text("due_at IS NOT NULL"),
+        )
+
     op.create_table(
         "journeys",
         sa.Column("id", sa.String(length=100), nullable=False),
@@ -132,6 +163,9 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_runs_journey", ["journey_id", "version", "status"], unique=False)
 
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_index("ix_contacts_timezone", ["timezone", "id"], unique=False)
+
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("run_id", sa.String(length=40), nullable=True))
 
@@ -139,6 +173,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_column("run_id")
+
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index("ix_contacts_timezone")
 
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_journey")
@@ -158,3 +195,11 @@ def downgrade() -> None:
 
     op.drop_table("run_history")
     op.drop_table("journeys")
+    with op.batch_alter_table("journey_schedules", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_journey_schedules_due",
+            postgresql_where=sa.text("due_at IS NOT NULL"),
+            sqlite_where=sa.text("due_at IS NOT NULL"),
+        )
+
+    op.drop_table("journey_schedules")
