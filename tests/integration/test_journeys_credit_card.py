@@ -121,7 +121,10 @@ def test_the_goal_ends_the_run_before_the_viber(offer: App, clock: VirtualClock)
     assert [c for c, _ in sent(offer)] == ["email"]
     run = the_run(offer)
     assert run["status"] == "converted"
-    assert run["ended_reason"] == "goal reached: card_issued event"
+    assert run["ended_reason"] == "goal reached: card_issued event (last message: email_offer)"
+    with offer.uow() as uow:
+        [converted] = [h for h in uow.runs.history(run["id"]) if h["kind"] == "converted"]
+    assert converted["step"] == "email_offer"  # counted for the last message sent
 
 
 def test_reentry_once_means_one_run_ever(offer: App, clock: VirtualClock) -> None:

@@ -32,6 +32,7 @@ from kaskad.domain.journeys.runs import (
     WaitKind,
     advance,
     end_run,
+    last_send,
 )
 from kaskad.domain.vocabulary import Channel, MessageStatus, Until, reaches
 from kaskad.services import notifications
@@ -98,7 +99,7 @@ def _event_for_run(
     scope = dict(context.scope) | {"event": _event_scope(event), "payload": event["payload"]}
     state = _state(row)
     if definition.goal and _matches(definition.goal, event, scope, now):
-        result = end_run(state, RunStatus.CONVERTED, f"goal reached: {event['type']} event")
+        result = _convert(state, event["type"])
     elif any(_matches(m, event, scope, now) for m in definition.exit_on):
         result = end_run(state, RunStatus.EXITED, f"exit on {event['type']} event")
     elif state.waiting is not None and state.waiting.event == event["type"]:
@@ -107,6 +108,16 @@ def _event_for_run(
     else:
         return
     _carry_out(uow, row, definition, contact, result, routing, now)
+
+
+def _convert(state: RunState, event_type: str) -> Advance:
+    """The goal ends the run, counted against its last message and its variant."""
+    step = last_send(state)
+    credit = [f"last message: {step}"] if step else []
+    if state.variant:
+        credit.append(f"variant {state.variant}")
+    why = f"goal reached: {event_type} event" + (f" ({', '.join(credit)})" if credit else "")
+    return end_run(state, RunStatus.CONVERTED, why, step=step)
 
 
 def _matches(match: EventMatch, event: Mapping[str, Any], scope: Any, now: datetime) -> bool:

@@ -273,7 +273,7 @@ class _Walk:
         self.sends.append(Send(step))
         channels = " → ".join(s.channel.value for s in step.cascade)
         self.history.append(Entry(step.id, "send", f"{step.category} notification: {channels}"))
-        self._outcome(step.id, status="queued", final=False)
+        self._outcome(step.id, status="queued", final=False, sent_at=self.now.isoformat())
         self.state = replace(self.state, position=step.next)
 
     def _wait(self, step: WaitStep) -> None:
@@ -376,12 +376,22 @@ class _Walk:
         return "exit" if target is None else repr(self.steps[target].id)
 
 
-def end_run(state: RunState, status: RunStatus, why: str) -> Advance:
-    """End an active run from outside its steps: a goal reached, an exit event, a stop."""
+def end_run(state: RunState, status: RunStatus, why: str, *, step: str | None = None) -> Advance:
+    """End an active run from outside its steps: a goal reached, an exit event, a stop.
+
+    ``step`` names the step the ending is counted against (a conversion counts for the last
+    message sent).
+    """
     if state.finished:
         return Advance(state)
     ended = replace(state, status=status, position=None, waiting=None)
-    return Advance(ended, history=(Entry(None, status.value, why),))
+    return Advance(ended, history=(Entry(step, status.value, why),))
+
+
+def last_send(state: RunState) -> str | None:
+    """The send step whose notification went out last, for attributing a conversion."""
+    sent = [(o["sent_at"], step) for step, o in state.outcomes.items() if o.get("sent_at")]
+    return max(sent)[1] if sent else None
 
 
 def format_offset(offset: timedelta) -> str:
