@@ -26,6 +26,7 @@ from kaskad.domain.journeys.definition import (
 from kaskad.domain.journeys.rules import ONCE, Reentry, ReentryKind
 from kaskad.domain.journeys.source import MAX_PROBLEMS, JourneyError
 from kaskad.domain.journeys.steps import (
+    EXIT_INDEX,
     BranchCase,
     BranchStep,
     ExitStep,
@@ -80,14 +81,15 @@ def test_the_example_in_the_docs_loads() -> None:
         "email_offer",
         "step-2",
         "viber_offer",
-        "step-4",
+        "next_morning",
+        "step-5",
         "sms_deadline",
-        "step-6",
     ]
-    branch = definition.step_by_id("step-4")
+    branch = definition.step_by_id("step-5")
     assert isinstance(branch, BranchStep)
-    assert branch.cases[0].goto == definition.index_of("sms_deadline")
-    assert branch.otherwise is None  # else: exit
+    assert branch.cases[0].goto == EXIT_INDEX
+    assert branch.cases[1].goto == definition.index_of("sms_deadline")
+    assert branch.otherwise == EXIT_INDEX  # else: exit
     assert definition.goal == EventMatch("card_issued", parse('payload.product == "credit_card"'))
     assert definition.exit_on == (EventMatch("loan_repaid"),)
 
@@ -316,7 +318,7 @@ def test_triggers(trigger: str, expected: Trigger) -> None:
                     "step-1",
                     (
                         BranchCase(parse("contact.vip == true"), 1),
-                        BranchCase(parse("contact.age < 18"), None),
+                        BranchCase(parse("contact.age < 18"), EXIT_INDEX),
                     ),
                     2,
                     1,
@@ -329,7 +331,7 @@ def test_triggers(trigger: str, expected: Trigger) -> None:
         pytest.param(
             "  - branch: [{when: contact.vip, goto: exit}]\n  - exit: done\n",
             (
-                BranchStep("step-1", (BranchCase(parse("contact.vip"), None),), 1, 1),
+                BranchStep("step-1", (BranchCase(parse("contact.vip"), EXIT_INDEX),), 1, 1),
                 ExitStep("step-2", "done"),
             ),
             id="branch-else-defaults-to-next",
@@ -348,7 +350,7 @@ def test_triggers(trigger: str, expected: Trigger) -> None:
                     (
                         SplitVariant("a", 50, 2),
                         SplitVariant("b", 50, 1),
-                        SplitVariant("paused", 0, None),
+                        SplitVariant("paused", 0, EXIT_INDEX),
                     ),
                     1,
                 ),
@@ -387,7 +389,7 @@ def test_next_follows_the_list_and_goto() -> None:
     )
     assert [(step.id, step.next) for step in definition.steps] == [
         ("first", 2),
-        ("second", None),
+        ("second", EXIT_INDEX),  # goto: exit
         ("third", 3),
         ("step-4", None),
     ]

@@ -103,7 +103,7 @@ def _event_for_run(
     elif any(_matches(m, event, scope, now) for m in definition.exit_on):
         result = end_run(state, RunStatus.EXITED, f"exit on {event['type']} event")
     elif state.waiting is not None and state.waiting.event == event["type"]:
-        seen = EventSeen(event["type"], event["payload"], event["occurred_at"])
+        seen = EventSeen(event["type"], event["payload"], event["occurred_at"], event.get("key"))
         result = advance(definition.steps, state, seen, context, now)
     else:
         return

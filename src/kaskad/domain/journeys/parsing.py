@@ -24,6 +24,7 @@ from kaskad.domain.journeys.sends import read_send
 from kaskad.domain.journeys.source import MAX_STEPS, Path
 from kaskad.domain.journeys.steps import (
     EXIT,
+    EXIT_INDEX,
     STEP_KINDS,
     BranchCase,
     BranchStep,
@@ -185,7 +186,7 @@ class _StepReader:
 
     def _target(self, value: Any, path: Path) -> int | None:
         if value == EXIT:
-            return None
+            return EXIT_INDEX
         if not isinstance(value, str):
             self.r.report(path, f'expected a step id or "exit", got {describe(value)}')
             return _BAD
@@ -196,7 +197,7 @@ class _StepReader:
         return self.ids[value]
 
     def _edge(self, source: int, target: int | None, path: Path) -> None:
-        if target is not None and target != _BAD:
+        if target is not None and target >= 0:
             self.edges.append(Edge(source, target, path))
 
     # Branch and split ----------------------------------------------------------------------

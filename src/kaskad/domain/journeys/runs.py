@@ -22,6 +22,7 @@ from kaskad.domain.durations import format_duration
 from kaskad.domain.journeys.rules import choose_variant
 from kaskad.domain.journeys.schedules import lookup
 from kaskad.domain.journeys.steps import (
+    EXIT_INDEX,
     BranchStep,
     ExitStep,
     JourneyStep,
@@ -104,6 +105,7 @@ class EventSeen:
     type: str
     payload: Mapping[str, Any]
     occurred_at: datetime
+    key: str | None = None
 
 
 Wake = Start | Timer | EventSeen
@@ -216,9 +218,16 @@ class _Walk:
     def _event(self, waiting: Waiting, step: JourneyStep, event: EventSeen) -> bool:
         if waiting.kind is not WaitKind.EVENT or waiting.event != event.type:
             return False
+        if waiting.until is not None and waiting.until <= self.now:
+            return self._timer(waiting, step)  # too late: the wait has timed out
         wait = step.wait if isinstance(step, WaitStep) else None
         where = wait.where if isinstance(wait, WaitForEvent) else None
-        seen = {"type": event.type, "payload": dict(event.payload)}
+        seen = {
+            "type": event.type,
+            "id": event.key,
+            "payload": dict(event.payload),
+            "occurred_at": event.occurred_at.isoformat(),
+        }
         scope = self.scope | {"event": seen, "payload": seen["payload"]}
         if isinstance(where, Condition) and not where.evaluate(scope, now=self.now):
             return False
@@ -227,21 +236,22 @@ class _Walk:
 
     def _resume(self, step: JourneyStep, why: str) -> bool:
         self.history.append(Entry(step.id, "resume", why))
-        self.state = replace(self.state, waiting=None, position=step.next)
+        self.state = replace(self.state, waiting=None)
+        self._go(step, step.next)
         return True
 
     # -- walking -------------------------------------------------------------------------
     def run(self) -> Advance:
-        for _ in range(MAX_STEPS_PER_ADVANCE):
+        taken = 0
+        while not self.state.finished and self.state.waiting is None:
             position = self.state.position
-            if self.state.finished or self.state.waiting is not None:
-                break
             if position is None:
                 self._end(RunStatus.COMPLETED, None, "reached the end of the journey")
-                break
-            self._take(self.steps[position])
-        else:
-            self._end(RunStatus.FAILED, None, "too many steps without a wait: stopped")
+            elif taken == MAX_STEPS_PER_ADVANCE:
+                self._end(RunStatus.FAILED, None, "too many steps without a wait: stopped")
+            else:
+                self._take(self.steps[position])
+                taken += 1
         return Advance(
             replace(self.state, outcomes=self.outcomes),
             tuple(self.sends),
@@ -264,17 +274,20 @@ class _Walk:
             self._exit(step)
 
     def _go(self, step: JourneyStep, target: int | None) -> None:
-        """Follow a branch or split target; ``exit`` (None) ends the run there."""
-        self.state = replace(self.state, position=target)
-        if target is None:
+        """Move to ``target``: a step, the end of the list (completed) or ``exit`` (exited)."""
+        if target == EXIT_INDEX:
             self._end(RunStatus.EXITED, step.id, "exit")
+        else:
+            self.state = replace(self.state, position=target)
 
     def _send(self, step: SendStep) -> None:
         self.sends.append(Send(step))
         channels = " → ".join(s.channel.value for s in step.cascade)
         self.history.append(Entry(step.id, "send", f"{step.category} notification: {channels}"))
-        self._outcome(step.id, status="queued", final=False, sent_at=self.now.isoformat())
-        self.state = replace(self.state, position=step.next)
+        order = 1 + max((o.get("sent_order", 0) for o in self.outcomes.values()), default=0)
+        at = self.now.isoformat()
+        self._outcome(step.id, status="queued", final=False, sent_at=at, sent_order=order)
+        self._go(step, step.next)
 
     def _wait(self, step: WaitStep) -> None:
         wait = step.wait
@@ -299,7 +312,7 @@ class _Walk:
     def _sleep(self, step: WaitStep, index: int, until: datetime, what: str) -> None:
         if until <= self.now:
             self.history.append(Entry(step.id, "wait", f"{what}: already passed, going on"))
-            self.state = replace(self.state, position=step.next)
+            self._go(step, step.next)
             return
         self.state = replace(self.state, waiting=Waiting(index, WaitKind.TIME, until))
         self.history.append(Entry(step.id, "wait", f"{what} (until {_utc(until)})"))
@@ -310,7 +323,7 @@ class _Walk:
         if until is None:
             text = f"contact.{wait.attribute} is not a date ({value!r}): going on"
             self.history.append(Entry(step.id, "wait", text))
-            self.state = replace(self.state, position=step.next)
+            self._go(step, step.next)
             return
         self._sleep(step, index, until, f"until {wait.attribute} {format_offset(wait.offset)}")
 
@@ -318,7 +331,7 @@ class _Walk:
         if self._ended(wait.send_id):
             text = f"the cascade of {wait.send_id!r} has already ended: going on"
             self.history.append(Entry(step.id, "wait", text))
-            self.state = replace(self.state, position=step.next)
+            self._go(step, step.next)
             return
         until = self.now + wait.timeout if wait.timeout is not None else None
         waiting = Waiting(index, WaitKind.SEND, until, send=wait.send_id)
@@ -358,7 +371,7 @@ class _Walk:
         self.scope["contact"] = contact
         names = ", ".join(sorted(step.attributes))
         self.history.append(Entry(step.id, "update", f"set contact attributes: {names}"))
-        self.state = replace(self.state, position=step.next)
+        self._go(step, step.next)
 
     def _exit(self, step: ExitStep) -> None:
         self._end(RunStatus.EXITED, step.id, f"exit: {step.reason}")
@@ -373,7 +386,9 @@ class _Walk:
         self.scope["steps"].setdefault(step_id, {}).update(values)
 
     def _name(self, target: int | None) -> str:
-        return "exit" if target is None else repr(self.steps[target].id)
+        if target is None:
+            return "the end"
+        return "exit" if target == EXIT_INDEX else repr(self.steps[target].id)
 
 
 def end_run(state: RunState, status: RunStatus, why: str, *, step: str | None = None) -> Advance:
@@ -390,7 +405,7 @@ def end_run(state: RunState, status: RunStatus, why: str, *, step: str | None = 
 
 def last_send(state: RunState) -> str | None:
     """The send step whose notification went out last, for attributing a conversion."""
-    sent = [(o["sent_at"], step) for step, o in state.outcomes.items() if o.get("sent_at")]
+    sent = [(o["sent_order"], step) for step, o in state.outcomes.items() if "sent_order" in o]
     return max(sent)[1] if sent else None
 
 

@@ -1,7 +1,7 @@
 """Journey steps: what each kind of step holds once a journey has been read and checked.
 
-Every step knows its ``id`` and its ``next``: the index of the step the run goes on to, or
-None when the run ends there (the end of the list, ``goto: exit`` or an exit step). Targets
+Every step knows its ``id`` and its ``next``: the index of the step the run goes on to,
+None at the end of the list (the run completes), or ``EXIT_INDEX`` for ``goto: exit``. Targets
 are resolved to indexes when the journey is read, so the engine never looks an id up while
 advancing a run, and a ``goto`` to nowhere is refused before any run starts.
 """
@@ -20,6 +20,9 @@ from kaskad.domain.vocabulary import Category
 STEP_KINDS: Final = ("send", "wait", "branch", "split", "update", "exit")
 EXIT: Final = "exit"
 """The target that ends the run: ``goto: exit`` or ``else: exit``."""
+EXIT_INDEX: Final = -2
+"""What ``exit`` resolves to. ``None`` is the end of the list (the run completes); this ends
+the run as exited, wherever it is written."""
 
 
 @dataclass(frozen=True, slots=True)
