@@ -51,7 +51,10 @@ def build(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     db: DbEngine | None = None,
+    observe: bool = True,
 ) -> App:
+    """Everything kaskad needs, from settings. ``observe=False`` (a simulation) keeps what
+    the App does out of the process's metrics and logs."""
     clock = clock or SystemClock()
     db = db or create_db_engine(settings.database_url)
     providers: dict[str, Provider] = {}
@@ -82,6 +85,7 @@ def build(
         db,
         clock=clock,
         providers=providers,
+        observe=observe,
         config=EngineConfig(
             claim_batch=settings.claim_batch,
             poll_interval=settings.poll_interval,

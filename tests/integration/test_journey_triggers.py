@@ -124,6 +124,22 @@ def test_a_stopped_journey_fires_no_more(
     journeys.set_status(app.uow(), journey_id="trig", status=status, now=clock.now())
     run_for(app, clock, timedelta(days=3))
     assert entries(app) == []
-    journeys.set_status(app.uow(), journey_id="trig", status=JourneyStatus.ACTIVE, now=clock.now())
+    journeys.set_status(
+        app.uow(), journey_id="trig", status=JourneyStatus.ACTIVE, now=clock.now(), publish=True
+    )
     run_for(app, clock, timedelta(days=1))
     assert len(entries(app)) == 1
+
+
+def test_a_schedule_applied_before_any_contact_fires_for_later_ones(
+    app: App, clock: VirtualClock
+) -> None:
+    clock.set(SUNDAY)
+    apply(app, clock, 'trigger: {schedule: {cron: "0 10 * * mon"}}\n')
+    upsert(app, clock, "new-york", "+12025550123")  # a zone no contact lived in before
+    upsert(app, clock, "kyiv", "+380501234567")
+    run_for(app, clock, timedelta(days=2))
+    assert entries(app) == [
+        ("kyiv", datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
+        ("new-york", datetime(2026, 3, 2, 15, 0, tzinfo=UTC)),
+    ]

@@ -49,8 +49,10 @@ class Engine:
         clock: Clock,
         providers: Mapping[str, Provider],
         config: EngineConfig,
+        observe: bool = True,
     ) -> None:
         self._db = db
+        self._observe = observe
         self._clock = clock
         self._providers = providers
         self._config = config
@@ -60,17 +62,17 @@ class Engine:
         self._in_flight: dict[asyncio.Task[None], int] = {}
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self._db, wake=self.wake)
+        return UnitOfWork(self._db, wake=self.wake, observe=self._observe)
 
     # -- one step each ---------------------------------------------------------------------
     def advance_timers(self) -> int:
-        with _timed("timers"):
+        with _timed("timers", self._observe):
             return timers.advance_due(
                 self.uow(), now=self._clock.now(), limit=self._config.claim_batch
             )
 
     def advance_runs(self) -> int:
-        with _timed("runs"):
+        with _timed("runs", self._observe):
             return runs.advance_due(
                 self.uow(),
                 routing=self._config.routing,
@@ -79,7 +81,7 @@ class Engine:
             )
 
     def fire_schedules(self) -> int:
-        with _timed("schedules"):
+        with _timed("schedules", self._observe):
             return triggers.fire_due(
                 self.uow(),
                 routing=self._config.routing,
@@ -88,13 +90,13 @@ class Engine:
             )
 
     def deliver_sandbox_reports(self) -> int:
-        with _timed("reports"):
+        with _timed("reports", self._observe):
             return sandbox.deliver_due_reports(
                 self.uow(), now=self._clock.now(), limit=self._config.claim_batch
             )
 
     def claim_sends(self, limit: int) -> list[OutgoingMessage]:
-        with _timed("outbox"):
+        with _timed("outbox", self._observe):
             return sending.claim_sends(
                 self.uow(), now=self._clock.now(), limit=limit, lease=self._config.lease
             )
@@ -114,7 +116,7 @@ class Engine:
         else:
             async with self._limits[name]:
                 results = await _guarded(provider, batch)
-        for result in results:
+        for result in results if self._observe else ():
             metrics.SENDS.labels(name, result.outcome.value).inc()
         await asyncio.to_thread(
             sending.record_results,
@@ -285,12 +287,14 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
 
 
 class _timed:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, observe: bool = True) -> None:
         self._kind = kind
+        self._observe = observe
         self._start = 0.0
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
 
     def __exit__(self, *_: object) -> None:
-        metrics.CLAIM_SECONDS.labels(self._kind).observe(time.perf_counter() - self._start)
+        if self._observe:
+            metrics.CLAIM_SECONDS.labels(self._kind).observe(time.perf_counter() - self._start)

@@ -16,7 +16,7 @@ from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.journeys.definition import EventTrigger, JourneyDefinition, Trigger
 from kaskad.services import runs, triggers
 from kaskad.services.definitions import check, definition_of, remember
-from kaskad.services.errors import NotFound
+from kaskad.services.errors import Invalid, NotFound
 
 
 class JourneyStatus(StrEnum):
@@ -96,18 +96,26 @@ def _live(trigger: Trigger, version: int) -> dict[str, Any]:
 
 
 def set_status(
-    uow: UnitOfWork, *, journey_id: str, status: JourneyStatus, now: datetime
+    uow: UnitOfWork,
+    *,
+    journey_id: str,
+    status: JourneyStatus,
+    now: datetime,
+    publish: bool = False,
 ) -> dict[str, Any]:
     """Publish (the latest version goes live), pause, resume or archive a journey.
 
-    Pausing stops new entries; runs in flight go on. Archiving also ends the runs in flight.
+    Pausing stops new entries; runs in flight go on. Resuming keeps the live version (a newer
+    draft stays a draft). Archiving also ends the runs in flight; only publishing brings an
+    archived journey back.
     """
     with uow:
         row = uow.journeys.get(journey_id, lock=True)
         if row is None:
             raise NotFound("journey_not_found", f"no journey {journey_id!r}")
+        _check_transition(row, status, publish)
         values: dict[str, Any] = {"status": status.value, "updated_at": now}
-        if status is JourneyStatus.ACTIVE and row["version"] != row["latest"]:
+        if publish and row["version"] != row["latest"]:
             definition = definition_of(uow, journey_id, row["latest"])
             values |= _live(definition.trigger, row["latest"])
         if status is JourneyStatus.ARCHIVED:
@@ -116,6 +124,19 @@ def set_status(
         triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
         return {**row, **values}
+
+
+def _check_transition(row: dict[str, Any], status: JourneyStatus, publish: bool) -> None:
+    if publish:
+        return
+    if row["status"] == JourneyStatus.ARCHIVED.value and status is not JourneyStatus.ARCHIVED:
+        raise Invalid(
+            "journey_archived", f"journey {row['id']!r} is archived: publish it to bring it back"
+        )
+    if status is JourneyStatus.ACTIVE and row["version"] is None:
+        raise Invalid(
+            "journey_not_published", f"journey {row['id']!r} has no live version: publish it"
+        )
 
 
 def get_journey(uow: UnitOfWork, *, journey_id: str) -> dict[str, Any]:

@@ -40,7 +40,9 @@ def on_contacts(
     routing: Mapping[Channel, str],
     now: datetime,
 ) -> None:
-    """Inside the transaction that wrote the contacts: enter those who joined a segment."""
+    """Inside the transaction that wrote the contacts: enter those who joined a segment, and
+    plan scheduled journeys' firings in time zones no contact lived in before."""
+    _add_zones(uow, {after.get("timezone") or "UTC" for _, after in changes}, now)
     journeys = uow.journeys.active_of_kind("segment")
     if not journeys:
         return
@@ -73,7 +75,8 @@ def sync_schedule(uow: UnitOfWork, *, journey: Mapping[str, Any], now: datetime)
     definition = definition_of(uow, journey["id"], journey["version"])
     trigger = definition.trigger
     assert isinstance(trigger, ScheduleTrigger | DateTrigger)
-    firings = next_firings(trigger, contact_zones(uow.connection), now)
+    # UTC always: contacts created by events (no phone, no zone) live there.
+    firings = next_firings(trigger, contact_zones(uow.connection) | {"UTC"}, now)
     uow.schedules.put(
         {
             "journey_id": journey["id"],
@@ -84,6 +87,24 @@ def sync_schedule(uow: UnitOfWork, *, journey: Mapping[str, Any], now: datetime)
             "updated_at": now,
         }
     )
+
+
+def _add_zones(uow: UnitOfWork, zones: set[str], now: datetime) -> None:
+    for row in uow.schedules.all():
+        missing = zones - row["zones"].keys()
+        if not missing:
+            continue
+        journey = uow.journeys.get(row["journey_id"])
+        if journey is None or journey["version"] != row["version"]:
+            continue
+        trigger = definition_of(uow, journey["id"], row["version"]).trigger
+        assert isinstance(trigger, ScheduleTrigger | DateTrigger)
+        planned = {z: datetime.fromisoformat(t) for z, t in row["zones"].items()}
+        planned |= next_firings(trigger, missing, now)
+        due = min(planned.values())
+        if row["due_at"] is not None and row["firing"] is not None:
+            due = min(due, row["due_at"])  # a firing under way goes on first
+        uow.schedules.set(row["journey_id"], {"zones": _zones_json(planned), "due_at": due})
 
 
 def fire_due(uow: UnitOfWork, *, routing: Mapping[Channel, str], now: datetime, limit: int) -> int:

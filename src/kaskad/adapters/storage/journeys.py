@@ -204,6 +204,10 @@ class ScheduleRepository:
         query = select(s.journey_schedules).where(s.journey_schedules.c.journey_id == journey_id)
         return _first(self._c.execute(query))
 
+    def all(self) -> list[Row]:
+        table = s.journey_schedules
+        return _dicts(self._c.execute(select(table).order_by(table.c.journey_id)))
+
     def put(self, row: dict[str, Any]) -> None:
         self.remove(row["journey_id"])
         self._c.execute(s.journey_schedules.insert(), row)

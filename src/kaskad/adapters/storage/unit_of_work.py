@@ -42,9 +42,12 @@ def _sqlite_writer(engine: Engine) -> threading.RLock | None:
 class UnitOfWork:
     """``with uow: ...; uow.commit()``; leaving the block without commit rolls back."""
 
-    def __init__(self, engine: Engine, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, wake: Callable[[], None] | None = None, *, observe: bool = True
+    ) -> None:
         self._engine = engine
         self._wake = wake
+        self._observe = observe
         self._work_added = False
         self._writer: threading.RLock | None = None
         self._connection: Connection | None = None
@@ -92,8 +95,13 @@ class UnitOfWork:
         self.changes.flush(self.connection)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the transaction has committed (metrics, wake-ups)."""
-        self._after_commit.append(callback)
+        """Run ``callback`` once the transaction has committed (metrics, logs).
+
+        A unit of work that does not ``observe`` (a simulation) drops them: what it does
+        must not show in the process's metrics and logs.
+        """
+        if self._observe:
+            self._after_commit.append(callback)
 
     def work_added(self) -> None:
         """This transaction queued work: wake workers when it commits."""

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from kaskad.adapters import logs
 from kaskad.bootstrap import App, ConfigurationError, build
-from kaskad.interfaces.cli import contacts_import, demo
+from kaskad.interfaces.cli import contacts_import, demo, journeys
 from kaskad.services import apikeys
 from kaskad.services.errors import Invalid
 from kaskad.settings import Settings
@@ -27,6 +27,7 @@ contacts_cli = typer.Typer(no_args_is_help=True, help="Contacts.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(key_cli, name="apikey")
 cli.add_typer(contacts_cli, name="contacts")
+cli.add_typer(journeys.journeys_cli, name="journeys")
 err = Console(stderr=True)
 log = logging.getLogger("kaskad")
 

@@ -13,7 +13,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import kaskad
 from kaskad.bootstrap import App, build
 from kaskad.engine.wakeup import PostgresListener
-from kaskad.interfaces.http import contacts, errors, events, notifications, ops, sandbox, webhooks
+from kaskad.interfaces.http import (
+    contacts,
+    errors,
+    events,
+    journeys,
+    notifications,
+    ops,
+    sandbox,
+    webhooks,
+)
 from kaskad.interfaces.http.errors import error_response
 from kaskad.interfaces.http.fastpath import KaskadAPI
 from kaskad.settings import Settings
@@ -55,7 +64,7 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
     api.state.kaskad = app
     api.state.event_group = events.group_commit(app)
     errors.install(api)
-    for module in (contacts, events, notifications, webhooks, ops):
+    for module in (contacts, events, notifications, journeys, webhooks, ops):
         api.include_router(module.router)
     if app.settings.sandbox_enabled:
         api.include_router(sandbox.router)
