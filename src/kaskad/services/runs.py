@@ -35,7 +35,7 @@ from kaskad.domain.journeys.runs import (
     last_send,
 )
 from kaskad.domain.vocabulary import Channel, MessageStatus, Until, reaches
-from kaskad.services import notifications
+from kaskad.services import cascading, notifications
 from kaskad.services.definitions import definition_of
 from kaskad.services.errors import Invalid, NotFound
 
@@ -100,8 +100,10 @@ def _event_for_run(
     state = _state(row)
     if definition.goal and _matches(definition.goal, event, scope, now):
         result = _convert(state, event["type"])
+        _stop_sends(uow, row, f"journey goal {event['type']} reached", now)
     elif any(_matches(m, event, scope, now) for m in definition.exit_on):
         result = end_run(state, RunStatus.EXITED, f"exit on {event['type']} event")
+        _stop_sends(uow, row, f"journey exit on {event['type']}", now)
     elif state.waiting is not None and state.waiting.event == event["type"]:
         seen = EventSeen(event["type"], event["payload"], event["occurred_at"], event.get("key"))
         result = advance(definition.steps, state, seen, context, now)
@@ -252,12 +254,24 @@ def end_all(uow: UnitOfWork, *, journey_id: str, why: str, now: datetime) -> int
     """End the active runs of a journey (it was archived), inside the caller's transaction."""
     rows = uow.runs.active_of_journey(journey_id)
     for row in rows:
+        _stop_sends(uow, row, why, now)
         result = end_run(_state(row), RunStatus.EXITED, why)
         _write(uow, row, result, now)
     return len(rows)
 
 
 # -- carrying out --------------------------------------------------------------------------
+
+
+def _stop_sends(uow: UnitOfWork, row: Row, why: str, now: datetime) -> None:
+    """A run ended from outside its steps sends nothing more: its cascades still under way
+    are cancelled (a message already with its provider keeps its status)."""
+    ids = _notification_ids([row])
+    if not ids:
+        return
+    active = [n for n in uow.notifications.lock(ids).values() if n["status"] == "active"]
+    for item in cascading.track(uow, active).values():
+        cascading.carry_out(uow, item, item.cascade.cancel(item.state, why), now)
 
 
 def _carry_out(
