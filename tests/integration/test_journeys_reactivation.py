@@ -80,7 +80,7 @@ def test_no_login_at_all_brings_the_sms_with_the_promo_code(
         ("email", START + 3 * DAY),
         ("sms", START + 6 * DAY),
     ]
-    assert "{{ contact.promo_code }}" in sent_to(reactivation)[-1].content["text"]
+    assert "promo code" in sent_to(reactivation)[-1].content["text"]
     assert attributes_of(reactivation, "c-1")["reactivation_promo_sent"] is True
     assert the_run(reactivation)["status"] == "completed"
 
