@@ -41,6 +41,8 @@ from kaskad.services.errors import Invalid, NotFound
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
+# Beside the steps' outcomes: the events seen while the run was active (no step id has "@").
+EVENTS_KEY = "@events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def _event_for_run(
     if row["status"] != RunStatus.ACTIVE.value:
         return
     now = event["received_at"]
+    _remember_event(uow, row, event)
     definition = definition_of(uow, row["journey_id"], row["version"])
     context = _context(row, contact, sends)
     scope = dict(context.scope) | {"event": _event_scope(event), "payload": event["payload"]}
@@ -110,6 +113,21 @@ def _event_for_run(
     else:
         return
     _carry_out(uow, row, definition, contact, result, routing, now)
+
+
+def _remember_event(uow: UnitOfWork, row: Row, event: Mapping[str, Any]) -> None:
+    """Count the contact's events while the run is active, for ``events.TYPE.*`` conditions
+    ("has the customer paid since the offer?")."""
+    outcomes = {k: dict(v) for k, v in (row["outcomes"] or {}).items()}
+    seen = outcomes.setdefault(EVENTS_KEY, {})
+    before = seen.get(event["type"], {})
+    seen[event["type"]] = {
+        "count": int(before.get("count", 0)) + 1,
+        "last_at": event["occurred_at"].isoformat(),
+        "payload": dict(event["payload"]),
+    }
+    row["outcomes"] = outcomes
+    uow.runs.set(row["id"], {"outcomes": outcomes})
 
 
 def _convert(state: RunState, event_type: str) -> Advance:
@@ -417,13 +435,14 @@ def _waiting_from(data: Mapping[str, Any] | None) -> Waiting | None:
 
 def _context(row: Row, contact: Row, sends: Mapping[str, Mapping[str, Any]]) -> Context:
     steps: dict[str, dict[str, Any]] = {}
-    for step_id, outcome in (row["outcomes"] or {}).items():
+    for step_id, outcome in _step_outcomes(row).items():
         steps[step_id] = dict(outcome) | dict(sends.get(outcome.get("notification", ""), {}))
     trigger = row["trigger"] or {}
     scope = contact_scope(contact) | {
         "event": trigger,
         "payload": trigger.get("payload", {}),
         "steps": steps,
+        "events": (row["outcomes"] or {}).get(EVENTS_KEY, {}),
         "run": {
             "id": row["id"],
             "journey": row["journey_id"],
@@ -453,11 +472,15 @@ def _event_scope(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _step_outcomes(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (row["outcomes"] or {}).items() if k != EVENTS_KEY}
+
+
 def _notification_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
     return {
         outcome["notification"]
         for row in rows
-        for outcome in (row["outcomes"] or {}).values()
+        for outcome in _step_outcomes(row).values()
         if outcome.get("notification")
     }
 
