@@ -338,6 +338,8 @@ def _write(uow: UnitOfWork, row: Row, result: Advance, now: datetime) -> None:
         uow.after_commit(metrics.RUNS_ENDED.labels(state.status.value).inc)
     row.update(values)
     uow.runs.set(row["id"], values)
+    if state.due_at is not None:
+        uow.work_added()  # workers asleep until a later timer look again
     for entry in result.history:
         _history(uow, row, entry.step, entry.kind, entry.text, now)
 
