@@ -383,7 +383,7 @@ def _set_attributes(
         else:
             merged[key] = value
     contact["attributes"] = merged
-    uow.contacts.update(contact["id"], {"attributes": merged, "updated_at": now})
+    uow.contacts.set(contact["id"], {"attributes": merged, "updated_at": now})
 
 
 def _history(

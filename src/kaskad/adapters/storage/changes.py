@@ -7,10 +7,12 @@ message that goes ``sent`` then ``delivered`` in one batch is written once.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, update
+from sqlalchemy import Connection, Table, TextClause, bindparam, delete, insert, text, update
 
 from kaskad.adapters.storage import schema
 
@@ -64,7 +66,9 @@ class Changes:
     def flush(self, connection: Connection) -> None:
         for table in INSERT_ORDER:
             rows = self._inserts.pop(table.name, None)
-            if rows:
+            if rows and connection.dialect.name == "postgresql" and len(rows) > 1:
+                _insert_from_json(connection, table, rows)
+            elif rows:
                 connection.execute(insert(table), rows)
         for name, by_key in self._updates.items():
             _flush_updates(connection, schema.metadata.tables[name], by_key)
@@ -79,8 +83,79 @@ class Changes:
         self._pending.clear()
 
 
+def _insert_from_json(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: all rows as one JSON parameter, spread into the table's row type.
+
+    An ``executemany`` costs a round of Python work per row in the driver; one JSON text is
+    built in C and parsed by the server. Columns no row names keep their server default.
+    """
+    columns = _columns(table, rows)
+    names = ", ".join(f'"{c}"' for c in columns)
+    statement = _statement(
+        ("insert", table.name, columns),
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '  # noqa: S608 - metadata names
+        f'FROM json_populate_recordset(NULL::"{table.name}", CAST(:rows AS json))',
+    )
+    connection.execute(statement, {"rows": _json(rows)})
+
+
+def _update_from_json(
+    connection: Connection, table: Table, key_name: str, rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL: one UPDATE … FROM the rows given as one JSON parameter."""
+    columns = [c for c in _columns(table, rows) if c != key_name]
+    assignments = ", ".join(f'"{c}" = r."{c}"' for c in columns)
+    statement = _statement(
+        ("update", table.name, tuple(columns)),
+        f'UPDATE "{table.name}" AS t SET {assignments} '  # noqa: S608 - metadata names
+        f'FROM json_populate_recordset(NULL::"{table.name}", CAST(:rows AS json)) AS r '
+        f'WHERE t."{key_name}" = r."{key_name}"',
+    )
+    connection.execute(statement, {"rows": _json(rows)})
+
+
+_STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
+
+
+def _statement(key: tuple[Any, ...], sql: str) -> TextClause:
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS.setdefault(key, text(sql))
+    return statement
+
+
+def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns the rows name, checked against the table: only its own names reach SQL."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    unknown = [name for name in seen if name not in table.c]
+    if unknown:
+        raise KeyError(f"{table.name} has no column {unknown[0]!r}")
+    return tuple(seen)
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"), allow_nan=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC datetimes")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
+
+
 def _flush_updates(connection: Connection, table: Table, by_key: dict[str, dict[str, Any]]) -> None:
     key_name = KEYS[table.name]
+    if connection.dialect.name == "postgresql" and len(by_key) > 1:
+        groups_pg: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for key, values in by_key.items():
+            groups_pg[tuple(sorted(values))].append(values | {key_name: key})
+        for rows in groups_pg.values():
+            _update_from_json(connection, table, key_name, rows)
+        return
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for key, values in by_key.items():
         columns = tuple(sorted(values))

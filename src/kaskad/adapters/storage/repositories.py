@@ -120,6 +120,10 @@ class ContactRepository:
     def update(self, contact_id: str, values: dict[str, Any]) -> None:
         self._c.execute(s.contacts.update().where(s.contacts.c.id == contact_id).values(values))
 
+    def set(self, contact_id: str, values: dict[str, Any]) -> None:
+        """Update at commit, batched with the other contacts changed in this unit of work."""
+        self._changes.update(s.contacts, contact_id, values)
+
     def erase_history(self, contact_id: str) -> None:
         """Drop personal data from messages and events; keep rows for anonymised counts."""
         self._c.execute(
