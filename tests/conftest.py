@@ -21,6 +21,7 @@ from kaskad.adapters.storage.database import create_db_engine, upgrade
 from kaskad.adapters.storage.schema import metadata
 from kaskad.bootstrap import App, build
 from kaskad.engine.clock import VirtualClock
+from kaskad.services import definitions, runs
 from kaskad.settings import Settings
 
 POSTGRES_URL = os.environ.get(
@@ -71,6 +72,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truncate(engine: Engine) -> None:
+    # The journeys kept per process describe the database being emptied.
+    runs.forget_live()
+    definitions.forget()
     names = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -54,3 +54,9 @@ def definition_of(uow: UnitOfWork, journey_id: str, version: int) -> JourneyDefi
     definition = load_definition(row["source"], filename=f"{journey_id} v{version}")
     remember(uow, version, definition)
     return definition
+
+
+def forget() -> None:
+    """Drop every cached definition (tests that empty a database reuse its ids)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

@@ -64,6 +64,7 @@ def apply_journey(
         if activate:
             values |= _live(definition.trigger, version) | {"status": JourneyStatus.ACTIVE.value}
         uow.journeys.update(definition.id, values)
+        uow.after_commit(runs.forget_live)
         if activate:
             remember(uow, version, definition)
             triggers.sync_schedule(uow, journey={**row, **values}, now=now)
@@ -121,6 +122,7 @@ def set_status(
         if status is JourneyStatus.ARCHIVED:
             runs.end_all(uow, journey_id=journey_id, why="journey archived", now=now)
         uow.journeys.update(journey_id, values)
+        uow.after_commit(runs.forget_live)
         triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
         return {**row, **values}

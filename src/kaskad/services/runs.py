@@ -8,11 +8,12 @@ creates, the attributes it sets and its history commit together or not at all, s
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from kaskad.adapters import metrics
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
@@ -62,13 +63,19 @@ def on_events(
     Runs already in flight see the events first, so a run started by an event does not
     also take that same event as the answer to a later wait.
     """
-    if not events or not uow.journeys.any_live():
+    live = live_journeys(uow) if events else []
+    if not live:
         return
     by_contact: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in sorted(events, key=lambda e: e["occurred_at"]):
         by_contact[event["contact_id"]].append(event)
     active = uow.runs.active_of_contacts(by_contact)
-    starters = uow.journeys.active_for_events({e["type"] for e in events})
+    types = {e["type"] for e in events}
+    starters = [
+        j
+        for j in live
+        if j["status"] == "active" and j["trigger_kind"] == "event" and j["trigger_event"] in types
+    ]
     if not active and not starters:
         return
     contacts = uow.contacts.by_ids(by_contact)
@@ -83,6 +90,30 @@ def on_events(
     for event in events:
         for journey in by_type.get(event["type"], ()):
             _trigger(uow, journey, contacts[event["contact_id"]], event, routing)
+
+
+_LIVE_SECONDS: Final = 1.0
+_LIVE: dict[str, tuple[float, list[Row]]] = {}
+
+
+def live_journeys(uow: UnitOfWork) -> list[Row]:
+    """The active and paused journeys, read at most once a second per process.
+
+    Every batch of events needs them and they rarely change: a journey applied, published,
+    paused or archived in this process is seen at once (``forget_live``), in other processes
+    within a second.
+    """
+    now = time.monotonic()
+    cached = _LIVE.get(uow.database)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = uow.journeys.live()
+    _LIVE[uow.database] = (now + _LIVE_SECONDS, rows)
+    return rows
+
+
+def forget_live() -> None:
+    _LIVE.clear()
 
 
 def _event_for_run(

@@ -53,22 +53,16 @@ class JourneyRepository:
         )
         return _dicts(self._c.execute(query))
 
-    def active_for_events(self, types: Iterable[str]) -> list[Row]:
-        """Active journeys started by one of these event types."""
-        query = select(s.journeys).where(
-            s.journeys.c.status == "active", s.journeys.c.trigger_kind == "event"
-        )
-        return _select_in(self._c, query, s.journeys.c.trigger_event, types)
-
     def active_of_kind(self, kind: str) -> list[Row]:
         query = select(s.journeys).where(
             s.journeys.c.status == "active", s.journeys.c.trigger_kind == kind
         )
         return _dicts(self._c.execute(query.order_by(s.journeys.c.id)))
 
-    def any_live(self) -> bool:
-        query = select(s.journeys.c.id).where(s.journeys.c.status.in_(LIVE)).limit(1)
-        return self._c.execute(query).first() is not None
+    def live(self) -> list[Row]:
+        """Journeys whose runs may still move: active and paused ones (a small table)."""
+        query = select(s.journeys).where(s.journeys.c.status.in_(LIVE))
+        return _dicts(self._c.execute(query.order_by(s.journeys.c.id)))
 
 
 class RunRepository:
