@@ -423,9 +423,6 @@ def _history(
     uow.runs.add_history(
         {
             "run_id": row["id"],
-            "contact_id": row["contact_id"],
-            "journey_id": row["journey_id"],
-            "version": row["version"],
             "step": step,
             "kind": kind,
             "text": text,
@@ -448,15 +445,17 @@ def _state(row: Mapping[str, Any]) -> RunState:
 
 
 def _waiting_json(waiting: Waiting | None) -> dict[str, Any] | None:
+    """Only what is set: a million waiting runs each keep this."""
     if waiting is None:
         return None
-    return {
+    data = {
         "step": waiting.step,
         "kind": waiting.kind.value,
         "until": waiting.until.isoformat() if waiting.until else None,
         "event": waiting.event,
         "send": waiting.send,
     }
+    return {key: value for key, value in data.items() if value is not None}
 
 
 def _waiting_from(data: Mapping[str, Any] | None) -> Waiting | None:

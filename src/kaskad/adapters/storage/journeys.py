@@ -142,15 +142,6 @@ class RunRepository:
         )
         return _dicts(self._c.execute(query))
 
-    def history_of_contact(self, contact_id: str, limit: int) -> list[Row]:
-        query = (
-            select(s.run_history)
-            .where(s.run_history.c.contact_id == contact_id)
-            .order_by(s.run_history.c.at.desc(), s.run_history.c.id.desc())
-            .limit(limit)
-        )
-        return _dicts(self._c.execute(query))
-
     def of_contact(self, contact_id: str) -> list[Row]:
         query = (
             select(s.runs)
@@ -169,11 +160,12 @@ class RunRepository:
         return _dicts(self._c.execute(query))
 
     def step_counts(self, journey_id: str) -> list[Row]:
-        columns = s.run_history.c
+        h, r = s.run_history.c, s.runs.c
         query = (
-            select(columns.version, columns.step, columns.kind, func.count().label("count"))
-            .where(columns.journey_id == journey_id)
-            .group_by(columns.version, columns.step, columns.kind)
+            select(r.version, h.step, h.kind, func.count().label("count"))
+            .select_from(s.run_history.join(s.runs, r.id == h.run_id))
+            .where(r.journey_id == journey_id)
+            .group_by(r.version, h.step, h.kind)
         )
         return _dicts(self._c.execute(query))
 

@@ -393,9 +393,11 @@ class NotificationRepository:
                 literal("journey", String()),
                 rh.c.run_id,
                 rh.c.kind,
-                rh.c.journey_id + literal(": ", String()) + rh.c.text,
+                s.runs.c.journey_id + literal(": ", String()) + rh.c.text,
                 null,
-            ).where(rh.c.contact_id == contact_id),
+            )
+            .join(s.runs, s.runs.c.id == rh.c.run_id)
+            .where(s.runs.c.contact_id == contact_id),
         ]
         if before is not None:
             parts = [p.where(p.selected_columns[0] < before) for p in parts]

@@ -256,25 +256,22 @@ runs = Table(
         postgresql_where=text("due_at IS NOT NULL"),
         sqlite_where=text("due_at IS NOT NULL"),
     ),
-    Index("ix_runs_contact", "contact_id", "journey_id", "entered_at"),
+    Index("ix_runs_contact", "contact_id", "journey_id"),
     Index("ix_runs_journey", "journey_id", "version", "status"),
 )
 
 run_history = Table(
     "run_history",
     metadata,
+    # Contact, journey and version are the run's: joined from runs, not repeated per line
+    # (a million waiting runs keep two lines each).
     Column("id", BIG_ID, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False),
-    Column("contact_id", String(40), nullable=False),
-    Column("journey_id", String(100), nullable=False),
-    Column("version", Integer, nullable=False),
     Column("step", String(100)),
     Column("kind", String(20), nullable=False),
     Column("text", Text, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_run_history_run", "run_id", "id"),
-    Index("ix_run_history_contact", "contact_id", "at"),
-    Index("ix_run_history_step", "journey_id", "version", "step", "kind"),
 )
 
 journey_schedules = Table(

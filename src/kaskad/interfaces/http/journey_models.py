@@ -125,9 +125,9 @@ class EnteredOut(BaseModel):
 class WaitingOut(BaseModel):
     step: str | None
     kind: str
-    until: datetime | None
-    event: str | None
-    send: str | None
+    until: datetime | None = None
+    event: str | None = None
+    send: str | None = None
 
 
 class HistoryOut(BaseModel):

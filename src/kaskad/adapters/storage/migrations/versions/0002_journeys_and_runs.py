@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 23:47:01.833843
+Create Date: 2026-11-24 00:44:41.773858
 """
 
 from __future__ import annotations
@@ -77,9 +77,6 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("run_id", sa.String(length=40), nullable=False),
-        sa.Column("contact_id", sa.String(length=40), nullable=False),
-        sa.Column("journey_id", sa.String(length=100), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("step", sa.String(length=100), nullable=True),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
@@ -87,11 +84,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_history")),
     )
     with op.batch_alter_table("run_history", schema=None) as batch_op:
-        batch_op.create_index("ix_run_history_contact", ["contact_id", "at"], unique=False)
         batch_op.create_index("ix_run_history_run", ["run_id", "id"], unique=False)
-        batch_op.create_index(
-            "ix_run_history_step", ["journey_id", "version", "step", "kind"], unique=False
-        )
 
     op.create_table(
         "journey_versions",
@@ -151,9 +144,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_runs_contact", ["contact_id", "journey_id", "entered_at"], unique=False
-        )
+        batch_op.create_index("ix_runs_contact", ["contact_id", "journey_id"], unique=False)
         batch_op.create_index(
             "ix_runs_due",
             ["due_at"],
@@ -189,9 +180,7 @@ def downgrade() -> None:
     op.drop_table("runs")
     op.drop_table("journey_versions")
     with op.batch_alter_table("run_history", schema=None) as batch_op:
-        batch_op.drop_index("ix_run_history_step")
         batch_op.drop_index("ix_run_history_run")
-        batch_op.drop_index("ix_run_history_contact")
 
     op.drop_table("run_history")
     op.drop_table("journeys")
