@@ -274,6 +274,8 @@ def fmt(value: float | None, unit: str = "") -> str:
         number = f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
     elif unit == "×":
         number = f"{value:.2f}"
+    elif 0 < abs(value) < 1:
+        number = f"{value:.2g}"  # e.g. bytes per run: 0.012, not 0.0
     elif abs(value) >= 100 or float(value).is_integer():
         number = f"{value:,.0f}"
     else:

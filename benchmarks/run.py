@@ -1,4 +1,4 @@
-"""kaskad's benchmark suite (`make bench`): HTTP intake, cascade throughput, pending timers.
+"""kaskad's benchmark suite (`make bench`): HTTP intake, cascades, pending timers, journeys.
 
 Runs on PostgreSQL (a database of its own, kaskad_bench_<random>, created through
 KASKAD_BENCH_POSTGRES_URL or postgresql://postgres@127.0.0.1:5432/test and dropped WITH
@@ -20,10 +20,33 @@ to the target, and all of them go to benchmarks/results/latest.json.
    the runs without timers before and after. The timer loop's queries are timed and
    EXPLAINed with nothing due.
 
+Journeys (PostgreSQL only; SQLite is skipped for them, and the output says why). Runs are
+entered through record_events first; the bulk loads copy those rows in SQL (INSERT …
+SELECT generate_series), ids, contacts, times and trigger ids changed:
+5. Runs waiting on a timer: 1,000,000 (100,000 with --quick) runs of a journey `wait: 30d`
+   then an SMS, with their `enter` and `wait` history lines. Database bytes per run
+   ((pg_total_relation_size of runs + run_history) / runs after VACUUM ANALYZE, target
+   ≤1 KB, per relation printed); worker memory per run (VmRSS of three fresh `kaskad worker`
+   processes with the runs against three with 10 runs, target ≤0.05 bytes a run; RssAnon
+   and a worker that lived through the load are printed beside it); the runs claim and
+   next_due timed and EXPLAINed with nothing due (flagged unless both use ix_runs_due).
+6. Runs falling due at once: 100,000 (10,000) runs whose wait has ended, next step an
+   `update` then `wait: 30d`, drained by 1 and by 2 workers (each for at most 45 s, 12 s):
+   run steps/s = resume lines in run_history per second between the first and the last
+   batch's claim (target ≥2,000). Lateness: runs falling due over 20 s (6 s) at half the
+   1-worker rate, at most 1,000/s; lateness = resume line time − due time, target p99
+   ≤1 s. The same drain with an SMS send as the next step is reported too.
+7. Event → first send: a journey started by an event whose first step is an SMS; wrk posts
+   /v1/events at a fixed 500/s (lua/paced_events.lua: delay() on a schedule per thread)
+   to `kaskad api --workers 1` beside one `kaskad worker` for 15 s (5 s); per event,
+   sandbox_messages.accepted_at of its run's first message − events.received_at (target
+   p99 ≤100 ms). Flagged when the rate received falls below 90% of the rate offered.
+
 Server and worker CPU per request/message are reported too: they vary much less than the
 rates when other work shares the machine.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only postgresql|sqlite] [--skip-http]
+                                       [--only-journeys]
 """
 
 from __future__ import annotations
@@ -35,12 +58,13 @@ import os
 import secrets
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -63,6 +87,29 @@ from bench_engine import (  # noqa: E402
     waiting_timers,
 )
 from bench_http import WrkResult, api_server, ensure_wrk, run_wrk  # noqa: E402
+from bench_journeys import (  # noqa: E402
+    DRAINS,
+    FULL_JOURNEYS,
+    QUICK_JOURNEYS,
+    SOURCES,
+    WAITING,
+    JourneyPlan,
+    apply_journeys,
+    clone_runs,
+    drain,
+    drop_runs,
+    empty_runs,
+    enter_for_real,
+    event_latencies,
+    lateness,
+    log_problems,
+    run_sizes,
+    runs_claim_probe,
+    sample_rss,
+    start_worker,
+    vacuum_analyze,
+    wait_sent,
+)
 from bench_util import (  # noqa: E402
     Figure,
     Proc,
@@ -88,6 +135,23 @@ TARGET_P99_MS = 50.0
 TARGET_BATCH_EVENTS_PER_S = 20_000.0
 TARGET_MESSAGES_PER_S = 1000.0
 TARGET_TIMER_RATIO = 0.9
+TARGET_RUN_BYTES = 1024.0  # database bytes per run waiting on a timer (runs + run_history)
+TARGET_RSS_BYTES_PER_RUN = 0.05  # worker memory per waiting run: none (50 KB for a million)
+TARGET_STEPS_PER_S = 2000.0
+TARGET_LATENESS_P99_MS = 1000.0
+TARGET_EVENT_SEND_P99_MS = 100.0
+
+JOURNEYS_ON_POSTGRESQL_ONLY = (
+    "PostgreSQL only: their targets are about a deployment with `kaskad api` and several "
+    "`kaskad worker` processes claiming with FOR UPDATE SKIP LOCKED, and the sizes are "
+    "PostgreSQL's (pg_total_relation_size); SQLite runs the API and the engine in one process"
+)
+TEMPLATE_RUNS = 10  # runs entered through the real service, copied for the bulk loads
+RSS_SETTLE_S = 4.0  # a worker's start-up, before its memory is sampled
+RSS_SAMPLE_S = 3.0
+LATE_SHARE = 0.5  # the lateness run's rate, as a share of the measured 1-worker rate
+EVENT_THREADS = 2
+EVENT_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -99,6 +163,7 @@ class Plan:
     timers: int
     accept_threads: dict[str, int]
     accept_seconds: dict[str, float]  # then what was accepted is copied up to the count
+    journeys: JourneyPlan
 
 
 FULL = Plan(
@@ -109,6 +174,7 @@ FULL = Plan(
     timers=100_000,
     accept_threads={"postgresql": 4, "sqlite": 1},
     accept_seconds={"postgresql": 40, "sqlite": 20},
+    journeys=FULL_JOURNEYS,
 )
 QUICK = Plan(
     http_seconds=5,
@@ -118,6 +184,7 @@ QUICK = Plan(
     timers=20_000,
     accept_threads={"postgresql": 4, "sqlite": 1},
     accept_seconds={"postgresql": 10, "sqlite": 5},
+    journeys=QUICK_JOURNEYS,
 )
 
 
@@ -132,6 +199,7 @@ class Suite:
         self.details: dict[str, dict[str, Any]] = {}
         self.notes: list[str] = []
         self.http_skipped = False
+        self.only_journeys = False
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -145,23 +213,31 @@ class Suite:
         with section(f"{kind}: setup"):
             run_checked(kaskad_argv("db", "upgrade"), env)
             out = run_checked(kaskad_argv("apikey", "create", "--name", "bench"), env)
-            key = out.strip().splitlines()[-1]
+            key = api_key = out.strip().splitlines()[-1]
             app = open_app(url)
             seconds = seed_contacts(app, self.plan.contacts)
             say(f"  migrated; API key created; {self.plan.contacts:,} contacts in {seconds:.1f}s")
             details["busy_share_before"] = round(busy_share(1.0), 3)
             say(f"  machine CPU busy (other processes) before: {details['busy_share_before']:.0%}")
         try:
-            if self.wrk is not None:
-                self.http(kind, env, key, details)
+            if not self.only_journeys:
+                if self.wrk is not None:
+                    self.http(kind, env, key, details)
+                else:
+                    why = "skipped" if self.http_skipped else "wrk missing"
+                    for key, label in (
+                        ("events_single_per_s", "events/s single"),
+                        ("events_batch_per_s", "events/s batch"),
+                    ):
+                        self.add(Figure(kind, key, f"{label} ({why})", None))
+                self.cascades(kind, url, env, app, details)
+            if kind == "postgresql":
+                self.journeys(kind, env, app, api_key, details.setdefault("journeys", {}))
             else:
-                why = "skipped" if self.http_skipped else "wrk missing"
-                for key, label in (
-                    ("events_single_per_s", "events/s single"),
-                    ("events_batch_per_s", "events/s batch"),
-                ):
-                    self.add(Figure(kind, key, f"{label} ({why})", None))
-            self.cascades(kind, url, env, app, details)
+                say(f"\n── {kind}: journeys: skipped ({JOURNEYS_ON_POSTGRESQL_ONLY})")
+                self.notes.append(
+                    f"{kind}: journey figures skipped ({JOURNEYS_ON_POSTGRESQL_ONLY})"
+                )
         finally:
             app.db.dispose()
 
@@ -485,6 +561,431 @@ class Suite:
             say(f"  ERROR: {send['error']}")
         return send
 
+    # -- 5, 6 & 7: journeys (PostgreSQL) -----------------------------------------------------
+    def journeys(
+        self, kind: str, env: dict[str, str], app: Any, key: str, details: dict[str, Any]
+    ) -> None:
+        plan = self.plan.journeys
+        with section(f"{kind}: journeys, {plan.waiting_runs:,} runs waiting on a 30-day timer"):
+            empty_runs(app)
+            apply_journeys(app)
+            templates = {WAITING: enter_for_real(app, WAITING, TEMPLATE_RUNS, "real")}
+            for journey_id in DRAINS:
+                templates[journey_id] = enter_for_real(app, journey_id, 1, f"shape-{journey_id}")
+            # The drains' real runs gave their shape; they would wait an hour: gone.
+            drop_runs(app, list(DRAINS))
+            say(
+                f"  {len(SOURCES)} journeys applied; {TEMPLATE_RUNS} runs entered through "
+                f"record_events (the template: status active, the wait's JSON, due_at, "
+                f"trigger JSON, `enter` and `wait` history lines)"
+            )
+            self._waiting_runs(kind, env, app, templates[WAITING], details)
+        with section(f"{kind}: journeys, {plan.due_runs:,} runs falling due at once"):
+            self._due_runs(kind, env, app, templates, details)
+        if self.wrk is None:
+            why = "skipped" if self.http_skipped else "wrk missing"
+            self.add(Figure(kind, "journey_event_send_p99_ms", f"event → first send ({why})", None))
+            return
+        with section(
+            f"{kind}: journeys, event → first send at {plan.event_rate} events/s "
+            "(api --workers 1, 1 worker)"
+        ):
+            self._event_to_send(kind, env, app, key, details)
+
+    def _waiting_runs(
+        self,
+        kind: str,
+        env: dict[str, str],
+        app: Any,
+        template: dict[str, Any],
+        details: dict[str, Any],
+    ) -> None:
+        plan = self.plan.journeys
+        count = plan.waiting_runs
+        # Worker memory: three workers started with only the templates waiting, then three
+        # started with all the runs; one of the first three also lives through the load.
+        group = [start_worker(env, self.log_dir, f"worker-rss-empty-{i}") for i in range(3)]
+        try:
+            time.sleep(RSS_SETTLE_S)
+            rss_empty = sample_rss(group, RSS_SAMPLE_S)
+            while len(group) > 1:
+                group.pop().stop()
+            load_s = clone_runs(
+                app,
+                template,
+                count=count - TEMPLATE_RUNS,
+                tag="wait",
+                first_due=app.clock.now() + timedelta(days=30),
+                spacing=min(timedelta(milliseconds=1), timedelta(seconds=60) / count),
+                due_in_trigger=False,
+            )
+            vacuum_s = vacuum_analyze(app)
+            say(
+                f"  loaded {count - TEMPLATE_RUNS:,} more like them in SQL in {load_s:.1f}s "
+                f"(INSERT … SELECT generate_series, runs and run_history at once); VACUUM "
+                f"ANALYZE {vacuum_s:.1f}s"
+            )
+            (rss_same,) = sample_rss(group, RSS_SAMPLE_S)
+        finally:
+            for worker in group:
+                worker.stop()
+        group = [start_worker(env, self.log_dir, f"worker-rss-loaded-{i}") for i in range(3)]
+        try:
+            time.sleep(RSS_SETTLE_S)
+            rss_loaded = sample_rss(group, RSS_SAMPLE_S)
+        finally:
+            for worker in group:
+                worker.stop()
+        sizes = run_sizes(app)
+        runs = sizes["runs"]["rows"]
+        total = sizes["runs"]["total_bytes"] + sizes["run_history"]["total_bytes"]
+        per_run = round(total / runs, 1)
+        say(
+            f"  {runs:,} runs, {sizes['run_history']['rows']:,} history lines: "
+            f"{total / 2**20:,.0f} MiB, {per_run:,.0f} bytes a run; by relation, per run:"
+        )
+        breakdown: dict[str, float] = {}
+        for table in ("runs", "run_history"):
+            part = sizes[table]
+            indexes = sum(part["indexes"].values())
+            breakdown[table] = round(part["table_bytes"] / runs, 1)
+            breakdown |= {name: round(size / runs, 1) for name, size in part["indexes"].items()}
+            say(
+                f"    {table}: table {part['table_bytes'] / runs:,.0f} (rows "
+                f"{part['rows'] / runs:.0f} a run), indexes {indexes / runs:,.0f}: "
+                + ", ".join(f"{n} {v / runs:,.0f}" for n, v in part["indexes"].items())
+            )
+        memory = _memory(rss_empty, rss_loaded, rss_same, runs)
+        say(
+            f"  worker memory ({RSS_SAMPLE_S:.0f}s of samples after {RSS_SETTLE_S:.0f}s of "
+            f"start-up), VmRSS of 3 workers started with {TEMPLATE_RUNS} runs waiting: "
+            + " / ".join(f"{r['rss_kib']:,.0f}" for r in rss_empty)
+            + f" KiB; with {runs:,}: "
+            + " / ".join(f"{r['rss_kib']:,.0f}" for r in rss_loaded)
+            + f" KiB; difference of the means {memory['rss_diff_kib']:+,.0f} KiB = "
+            f"{memory['rss_bytes_per_run']:+.3f} bytes a run (workers started alike differ by "
+            f"up to {memory['rss_spread_kib']:,.0f} KiB)"
+        )
+        say(
+            f"    anonymous memory (RssAnon: heap and stacks, no mapped code) "
+            f"{memory['anon_diff_kib']:+,.0f} KiB = {memory['anon_bytes_per_run']:+.3f} bytes a "
+            f"run; a worker started before the load and still running after it: VmRSS "
+            f"{memory['same_rss_kib']:+,.0f} KiB, RssAnon {memory['same_anon_kib']:+,.0f} KiB"
+        )
+        probe = runs_claim_probe(app)
+        say(
+            f"  runs claim with {runs:,} waiting, nothing due: median "
+            f"{probe['claim_ms_median']:.2f} ms, p99 {probe['claim_ms_p99']:.2f} ms "
+            f"(next_due {probe['next_due_ms_median']:.2f} ms), as advance_due runs it"
+        )
+        for name, plan_lines in probe["plans"].items():
+            for line in plan_lines:
+                say(f"    {name} plan: {line}")
+        details["waiting"] = {
+            "runs": runs,
+            "load_s": round(load_s, 2),
+            "vacuum_analyze_s": round(vacuum_s, 2),
+            "sizes": sizes,
+            "bytes_per_run": breakdown,
+            "memory": memory
+            | {"empty": rss_empty, "loaded": rss_loaded, "same_worker_after": rss_same},
+            "claim_probe": probe,
+        }
+        thousands = _count(runs)
+        self.add(
+            Figure(
+                kind,
+                "journey_bytes_per_waiting_run",
+                f"database bytes per waiting run ({thousands})",
+                per_run,
+                "B",
+                TARGET_RUN_BYTES,
+                higher_is_better=False,
+                extra={"per_relation": breakdown, "load_s": round(load_s, 2)},
+            )
+        )
+        noise = (
+            [
+                f"within the spread of workers started alike ({memory['rss_spread_kib']:,.0f} "
+                f"KiB): too few runs to tell"
+            ]
+            if memory["rss_bytes_per_run"] > TARGET_RSS_BYTES_PER_RUN
+            and abs(memory["rss_diff_kib"]) <= memory["rss_spread_kib"]
+            else []
+        )
+        self.add(
+            Figure(
+                kind,
+                "journey_worker_rss_bytes_per_run",
+                f"worker RSS per waiting run ({thousands} vs 0)",
+                memory["rss_bytes_per_run"],
+                "B",
+                TARGET_RSS_BYTES_PER_RUN,
+                higher_is_better=False,
+                flags=noise,
+                extra=memory,
+            )
+        )
+        self.add(
+            Figure(
+                kind,
+                "journey_runs_claim_ms",
+                f"runs claim, nothing due, {thousands} waiting",
+                probe["claim_ms_median"],
+                "ms",
+                flags=[] if probe["uses_ix_runs_due"] else ["a plan does not use ix_runs_due"],
+                extra={"p99_ms": probe["claim_ms_p99"], "next_due_ms": probe["next_due_ms_median"]},
+            )
+        )
+
+    def _due_runs(
+        self,
+        kind: str,
+        env: dict[str, str],
+        app: Any,
+        templates: dict[str, dict[str, Any]],
+        details: dict[str, Any],
+    ) -> None:
+        plan = self.plan.journeys
+        count = plan.due_runs
+        drains: dict[str, dict[str, Any]] = {}
+        for workers in (1, 2):
+            journey_id = f"bench-drain-{workers}w"
+            load_s = self._load_due(app, templates[journey_id], count)
+            say(
+                f"  {count:,} runs due now loaded in {load_s:.1f}s (+ ANALYZE), beside the "
+                f"{plan.waiting_runs:,} waiting; the step after their wait: `update` (a contact "
+                f"attribute), then `wait: 30d`"
+            )
+            result = drain(
+                app,
+                env,
+                self.log_dir,
+                journey_id=journey_id,
+                expected=count,
+                workers=workers,
+                max_seconds=plan.drain_max_s,
+            )
+            drains[f"{workers}w"] = result
+            self._say_drain(result, "run steps/s")
+        capacity = drains["1w"]["steps_per_s"] or 0.0
+        rate = min(plan.late_rate, max(50, int(capacity * LATE_SHARE / 50) * 50))
+        say(
+            f"  lateness: {rate:,} runs/s falling due for {plan.late_seconds}s "
+            f"(at most {plan.late_rate:,}/s and {LATE_SHARE:.0%} of 1 worker's rate), 1 worker"
+        )
+        late = lateness(
+            app,
+            env,
+            self.log_dir,
+            templates["bench-late"],
+            rate=rate,
+            seconds=plan.late_seconds,
+        )
+        say(
+            f"    {late['resumed']:,} of {late['runs']:,} resumed; lateness (resume − due): "
+            f"p50 {fmt(late['p50_ms'], 'ms')}, p90 {fmt(late['p90_ms'], 'ms')}, "
+            f"p99 {fmt(late['p99_ms'], 'ms')}, max {fmt(late['max_ms'], 'ms')} "
+            f"(loaded in {late['load_s']:.1f}s, {late['loaded_before_first_due_s']:.1f}s before "
+            f"the first fell due)"
+        )
+        sms_s = self._load_due(app, templates["bench-drain-sms"], plan.sms_runs)
+        say(
+            f"  variant: {plan.sms_runs:,} runs due now whose next step is an SMS send to the "
+            f"sandbox, then `wait: 30d` (loaded in {sms_s:.1f}s), 1 worker:"
+        )
+        sms = drain(
+            app,
+            env,
+            self.log_dir,
+            journey_id="bench-drain-sms",
+            expected=plan.sms_runs,
+            workers=1,
+            max_seconds=plan.drain_max_s,
+            count_sent=True,
+        )
+        self._say_drain(sms, "run steps/s (each with an SMS)")
+        details["due"] = {"drains": drains, "lateness": late, "sms": sms}
+        for workers in (1, 2):
+            result = drains[f"{workers}w"]
+            self.add(
+                Figure(
+                    kind,
+                    f"journey_steps_per_s_{workers}w",
+                    f"run steps/s, {_count(count)} due ({workers} worker{'s' * (workers > 1)})",
+                    result["steps_per_s"],
+                    "",
+                    TARGET_STEPS_PER_S,
+                    flags=_drain_flags(result),
+                    extra={
+                        "drain_s_incl_startup": result["drain_s_incl_startup"],
+                        "worker_cpu_ms_per_step": result["worker_cpu_ms_per_step"],
+                    },
+                )
+            )
+        late_flags = [] if late["drained"] else [f"{late['resumed']}/{late['runs']} resumed"]
+        late_flags += late["log_problems"]
+        self.add(
+            Figure(
+                kind,
+                "journey_lateness_p99_ms",
+                f"timer lateness p99 at {rate:,} runs/s due",
+                late["p99_ms"],
+                "ms",
+                TARGET_LATENESS_P99_MS,
+                higher_is_better=False,
+                flags=late_flags,
+                extra={k: late[k] for k in ("p50_ms", "p90_ms", "max_ms", "rate_per_s")},
+            )
+        )
+        self.add(
+            Figure(
+                kind,
+                "journey_steps_per_s_sms",
+                f"run steps/s with an SMS each, {_count(plan.sms_runs)} due",
+                sms["steps_per_s"],
+                "",
+                flags=_drain_flags(sms),
+                extra={"sandbox_messages": sms.get("sandbox_messages")},
+            )
+        )
+
+    def _load_due(self, app: Any, template: dict[str, Any], count: int) -> float:
+        """``count`` runs all due by now (one every microsecond up to now), then ANALYZE."""
+        spacing = timedelta(microseconds=1)
+        start = time.perf_counter()
+        clone_runs(
+            app,
+            template,
+            count=count,
+            tag="due",
+            first_due=app.clock.now() - spacing * count,
+            spacing=spacing,
+        )
+        vacuum_analyze(app, ("runs",), vacuum=False)
+        return time.perf_counter() - start
+
+    def _say_drain(self, result: dict[str, Any], what: str) -> None:
+        workers = result["workers"]
+        state = (
+            f"all {result['resumed']:,} resumed"
+            if result["drained"]
+            else f"stopped at {result['resumed']:,} of {result['expected']:,}"
+        )
+        sent = (
+            f"; {result['sandbox_messages']:,} messages in the sandbox"
+            if "sandbox_messages" in result
+            else ""
+        )
+        full = result["per_second_full"]
+        spread = f"{min(full):,}–{max(full):,}" if full else "—"
+        if result["drained"]:
+            drained = f"drained {fmt(result['drain_s_incl_startup'], 's')} after the start"
+        elif result["steps_per_s"]:
+            projected = result["expected"] / result["steps_per_s"]
+            drained = f"all {result['expected']:,} would take {fmt(projected, 's')}"
+        else:
+            drained = "not drained"
+        say(
+            f"    {workers} worker{'s' * (workers > 1)}: {fmt(result['steps_per_s'])} {what} "
+            f"({state}{sent}; {result['batches']} batches over {result['claim_span_s']:.1f}s; "
+            f"full seconds {spread}; {drained}; worker CPU "
+            f"{fmt(result['worker_cpu_ms_per_step'], 'ms')}/step)"
+        )
+        if result["error"]:
+            say(f"    ERROR: {result['error']}")
+        for line in result["log_problems"]:
+            say(f"    in the worker's log: {line}")
+
+    def _event_to_send(
+        self, kind: str, env: dict[str, str], app: Any, key: str, details: dict[str, Any]
+    ) -> None:
+        plan = self.plan.journeys
+        # The waiting and drained runs are gone: each event's contact has only its own runs.
+        empty_runs(app)
+        per_thread = plan.event_rate / EVENT_THREADS
+        worker = start_worker(env, self.log_dir, "worker-events")
+        try:
+            with api_server(env, 1, self.log_dir) as (base, server):
+                warm = [key, "jwarm", str(self.plan.contacts), f"{per_thread:g}", "bench.order"]
+                self._wrk(
+                    "paced_events.lua",
+                    base,
+                    plan.warmup_seconds,
+                    EVENT_THREADS,
+                    EVENT_CONNECTIONS,
+                    warm,
+                )
+                args = [key, "jrun", str(self.plan.contacts), f"{per_thread:g}", "bench.order"]
+                worker_cpu0 = cpu_seconds(family(worker.pid))
+                result = self._wrk(
+                    "paced_events.lua",
+                    base,
+                    plan.event_seconds,
+                    EVENT_THREADS,
+                    EVENT_CONNECTIONS,
+                    args,
+                    server=server,
+                )
+            missing = wait_sent(app, "jrun", timeout=30)
+            worker_cpu = cpu_seconds(family(worker.pid)) - worker_cpu0
+            problems = [p for p in [log_problems(worker)] if p]
+        finally:
+            worker.stop()
+        latency = event_latencies(app, "jrun")
+        worker_ms = round(worker_cpu * 1000 / latency["events"], 3) if latency["events"] else None
+        say(
+            f"  wrk -t{EVENT_THREADS} -c{EVENT_CONNECTIONS}, paced at {plan.event_rate}/s for "
+            f"{plan.event_seconds}s: {result.rps:,.0f} req/s, HTTP p50 {result.p50_ms:.1f} ms, "
+            f"p99 {result.p99_ms:.1f} ms, non-2xx {result.non2xx}, socket errors "
+            f"{sum(result.socket_errors.values())}; CPU per event: API "
+            f"{fmt(result.server_cpu_ms_per_request, 'ms')}, worker {fmt(worker_ms, 'ms')}"
+        )
+        say(
+            f"  {latency['events']:,} events ({fmt(latency['events_per_s'])}/s as received), "
+            f"{latency['sent']:,} first messages in the sandbox; event received → message "
+            f"accepted by the sandbox: p50 {fmt(latency['p50_ms'], 'ms')}, p90 "
+            f"{fmt(latency['p90_ms'], 'ms')}, p99 {fmt(latency['p99_ms'], 'ms')}, max "
+            f"{fmt(latency['max_ms'], 'ms')}"
+        )
+        flags = _http_flags(result) + problems
+        if missing:
+            flags.append(f"{missing:,} events without a message after 30 s")
+        if latency["events_per_s"] and latency["events_per_s"] < plan.event_rate * 0.9:
+            flags.append(f"offered {latency['events_per_s']:,.0f}/s, not {plan.event_rate}/s")
+        details["event_to_send"] = {
+            "wrk": result.as_json(),
+            "latency": latency,
+            "worker_cpu_ms_per_event": worker_ms,
+        }
+        self.add(
+            Figure(
+                kind,
+                "journey_event_send_p99_ms",
+                f"event → first send p99 at {plan.event_rate}/s",
+                latency["p99_ms"],
+                "ms",
+                TARGET_EVENT_SEND_P99_MS,
+                higher_is_better=False,
+                flags=flags,
+                extra={k: latency[k] for k in ("p50_ms", "p90_ms", "max_ms", "events")}
+                | {
+                    "api_cpu_ms_per_event": result.server_cpu_ms_per_request,
+                    "worker_cpu_ms_per_event": worker_ms,
+                },
+            )
+        )
+        self.add(
+            Figure(
+                kind,
+                "journey_events_per_s",
+                "events/s offered (paced), journey started each",
+                latency["events_per_s"],
+                "",
+                extra={"wrk_rps": round(result.rps, 1)},
+            )
+        )
+
     # -- output ----------------------------------------------------------------------------
     def summary(self) -> None:
         say("\n" + "═" * 100)
@@ -506,6 +1007,30 @@ class Suite:
         say(f"{len(missed)} of {sum(f.target is not None for f in self.figures)} targets missed")
         for note in self.notes:
             say("note: " + note)
+
+
+def _memory(
+    empty: list[dict[str, Any]], loaded: list[dict[str, Any]], same: dict[str, Any], runs: int
+) -> dict[str, float]:
+    """Worker memory with ``runs`` waiting against (nearly) none: differences of the means."""
+    out: dict[str, float] = {}
+    for key, name in (("rss_kib", "rss"), ("anon_kib", "anon")):
+        diff = statistics.mean(r[key] for r in loaded) - statistics.mean(r[key] for r in empty)
+        out[f"{name}_diff_kib"] = round(diff, 1)
+        out[f"{name}_bytes_per_run"] = round(diff * 1024 / runs, 4)
+        out[f"same_{name}_kib"] = round(same[key] - empty[0][key], 1)
+        spread = max(max(r[key] for r in g) - min(r[key] for r in g) for g in (empty, loaded))
+        out[f"{name}_spread_kib"] = round(spread, 1)
+    return out
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1000:g}k"
+
+
+def _drain_flags(result: dict[str, Any]) -> list[str]:
+    flags = [result["error"]] if result["error"] else []
+    return flags + result["log_problems"]
 
 
 def _http_flags(result: WrkResult) -> list[str]:
@@ -558,7 +1083,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, small counts")
     parser.add_argument("--only", choices=("postgresql", "sqlite"))
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--only-journeys",
+        action="store_true",
+        help="the journey figures alone (PostgreSQL; setup, then straight to them)",
+    )
     args = parser.parse_args()
+    if args.only_journeys:
+        args.only = "postgresql"
     plan = QUICK if args.quick else FULL
     # In-process settings must not pick up the caller's KASKAD_* configuration either.
     for name in [k for k in os.environ if k.startswith("KASKAD_") and "BENCH" not in k]:
@@ -584,6 +1116,7 @@ def main() -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="kaskad-bench-"))
     suite = Suite(plan, wrk, work_dir)
     suite.http_skipped = args.skip_http
+    suite.only_journeys = args.only_journeys
     if background > 0.15:
         suite.notes.append(
             f"the machine was {background:.0%} busy before the run: figures may be noisy"
@@ -643,7 +1176,7 @@ def main() -> int:
                     "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "duration_s": round(elapsed, 1),
                     "complete": not failed,
-                    "plan": plan.__dict__,
+                    "plan": asdict(plan),
                     "machine": info,
                     "figures": [f.as_json() for f in suite.figures],
                     "details": suite.details,
