@@ -84,12 +84,15 @@ def on_events(
         contact = contacts[row["contact_id"]]
         for event in by_contact[row["contact_id"]]:
             _event_for_run(uow, row, contact, event, sends, routing)
+    if not starters:
+        return
     by_type: dict[str, list[Row]] = defaultdict(list)
     for journey in starters:
         by_type[journey["trigger_event"]].append(journey)
+    entries = Entries(uow, by_contact, [j["id"] for j in starters])
     for event in events:
         for journey in by_type.get(event["type"], ()):
-            _trigger(uow, journey, contacts[event["contact_id"]], event, routing)
+            _trigger(uow, journey, contacts[event["contact_id"]], event, routing, entries)
 
 
 _LIVE_SECONDS: Final = 1.0
@@ -183,6 +186,7 @@ def _trigger(
     contact: Row,
     event: Mapping[str, Any],
     routing: Mapping[Channel, str],
+    entries: Entries,
 ) -> None:
     definition = definition_of(uow, journey["id"], journey["version"])
     trigger = definition.trigger
@@ -191,7 +195,25 @@ def _trigger(
     where = trigger.where if isinstance(trigger, EventTrigger) else None
     if isinstance(where, Condition) and not where.evaluate(scope, now=now):
         return
-    enter_run(uow, journey, definition, contact, _event_scope(event), routing, now)
+    enter_run(uow, journey, definition, contact, _event_scope(event), routing, now, entries)
+
+
+class Entries:
+    """When contacts entered journeys and whether each run is still active: read once for a
+    batch, then kept up to date in memory as this unit of work starts runs."""
+
+    def __init__(self, uow: UnitOfWork, contact_ids: Iterable[str], journey_ids: list[str]):
+        uow.flush()  # runs moved or ended earlier in this unit of work count as they are now
+        self._seen: dict[tuple[str, str], list[tuple[datetime, bool]]] = defaultdict(list)
+        for row in uow.runs.entries_of(contact_ids, journey_ids):
+            active = row["status"] == RunStatus.ACTIVE.value
+            self._seen[(row["contact_id"], row["journey_id"])].append((row["entered_at"], active))
+
+    def of(self, contact_id: str, journey_id: str) -> list[tuple[datetime, bool]]:
+        return sorted(self._seen.get((contact_id, journey_id), []))
+
+    def add(self, contact_id: str, journey_id: str, at: datetime) -> None:
+        self._seen[(contact_id, journey_id)].append((at, True))
 
 
 # -- the API trigger ----------------------------------------------------------------------
@@ -231,13 +253,14 @@ def enter_run(
     trigger: Mapping[str, Any],
     routing: Mapping[Channel, str],
     now: datetime,
+    entries: Entries | None = None,
 ) -> Entered:
-    uow.flush()  # runs started earlier in this unit of work count for re-entry
-    entries = uow.runs.entries(contact["id"], journey["id"])
+    entries = entries or Entries(uow, [contact["id"]], [journey["id"]])
+    previous = entries.of(contact["id"], journey["id"])
     verdict = may_enter(
         definition.reentry,
-        previous_entries=[e["entered_at"] for e in entries],
-        active_runs=sum(1 for e in entries if e["status"] == RunStatus.ACTIVE.value),
+        previous_entries=[at for at, _ in previous],
+        active_runs=sum(1 for _, active in previous if active),
         max_active_runs=definition.max_active_runs,
         now=now,
     )
@@ -263,6 +286,7 @@ def enter_run(
         "ended_reason": None,
     }
     uow.runs.add(row)
+    entries.add(contact["id"], journey["id"], now)
     how = f" on {trigger['type']} event" if trigger.get("type") != "api" else " by API call"
     _history(uow, row, None, "enter", f"entered version {row['version']}{how}", now)
     uow.after_commit(metrics.RUNS_ENTERED.inc)

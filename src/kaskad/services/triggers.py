@@ -46,8 +46,8 @@ def on_contacts(
     journeys = uow.journeys.active_of_kind("segment")
     if not journeys:
         return
-    uow.flush()  # new contacts must exist before their runs
     trigger = {"type": "segment", "payload": {}, "occurred_at": now.isoformat()}
+    entries = runs.Entries(uow, [after["id"] for _, after in changes], [j["id"] for j in journeys])
     for journey in journeys:
         definition = definition_of(uow, journey["id"], journey["version"])
         condition = definition.trigger
@@ -56,7 +56,7 @@ def on_contacts(
         for before, after in changes:
             was = before is not None and condition.condition.evaluate(_scope(before), now=now)
             if not was and condition.condition.evaluate(_scope(after), now=now):
-                runs.enter_run(uow, journey, definition, after, trigger, routing, now)
+                runs.enter_run(uow, journey, definition, after, trigger, routing, now, entries)
 
 
 def _scope(contact: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,10 +125,11 @@ def fire_due(uow: UnitOfWork, *, routing: Mapping[Channel, str], now: datetime, 
         firing = row["firing"] or _start(zones, now)
         at = datetime.fromisoformat(firing["at"])
         page = contacts_in_zones(uow.connection, firing["zones"], firing["cursor"], limit)
+        entries = runs.Entries(uow, [c["id"] for c in page], [journey["id"]])
         for contact in page:
             if _fires_for(definition, trigger, contact, at, now):
                 entry = {"type": _kind(trigger), "payload": {}, "occurred_at": firing["at"]}
-                runs.enter_run(uow, journey, definition, contact, entry, routing, now)
+                runs.enter_run(uow, journey, definition, contact, entry, routing, now, entries)
         if len(page) == limit:
             firing["cursor"] = page[-1]["id"]
             uow.schedules.set(row["journey_id"], {"firing": firing, "updated_at": now})

@@ -129,6 +129,14 @@ class RunRepository:
         )
         return _dicts(self._c.execute(query))
 
+    def entries_of(self, contact_ids: Iterable[str], journey_ids: Sequence[str]) -> list[Row]:
+        """``entries`` for many contacts and journeys at once."""
+        c = s.runs.c
+        query = select(c.contact_id, c.journey_id, c.entered_at, c.status).where(
+            c.journey_id.in_(list(journey_ids))
+        )
+        return _select_in(self._c, query, c.contact_id, contact_ids)
+
     def wake(self, run_ids: Sequence[str], now: datetime) -> None:
         """Make active runs due now: something they may be waiting for has changed."""
         for run_id in sorted(set(run_ids)):
