@@ -90,3 +90,27 @@ def test_the_count_is_kept_on_the_run(nudge: App, clock: VirtualClock) -> None:
     with nudge.uow() as uow:
         outcomes = uow.connection.execute(select(runs.c.outcomes)).scalar_one()
     assert outcomes["@events"]["payment"]["count"] == 2
+
+
+@pytest.mark.parametrize(("steps", "runs_started"), [("", 2), ("  - wait: 1d\n", 1)])
+def test_two_events_in_one_batch_respect_max_active_runs(
+    app: App, clock: VirtualClock, steps: str, runs_started: int
+) -> None:
+    """A run that ended at once does not hold the contact's place; one still waiting does."""
+    source = (
+        "id: thanks\nname: Thanks\ntrigger: {event: order}\nreentry: always\nsteps:\n"
+        "  - send:\n      category: service\n"
+        '      cascade: [{channel: sms, content: {text: "Thanks"}}]\n' + steps
+    )
+    journeys.apply_journey(app.uow(), source=source, activate=True, now=clock.now())
+    patch = ContactPatch(external_id="c-1", phone="+380501234567")
+    contacts.upsert_contacts(app.uow(), patches=[patch], default_region=None, now=clock.now())
+    events.record_events(
+        app.uow(),
+        events=[events.EventIn("c-1", "order", f"o-{n}", None, {}) for n in range(2)],
+        create_contacts=False,
+        routing=app.routing,
+        now=clock.now(),
+    )
+    with app.uow() as uow:
+        assert len(uow.connection.execute(select(runs.c.id)).all()) == runs_started

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -57,7 +57,7 @@ class Engine:
         self._providers = providers
         self._config = config
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._events: list[asyncio.Event] = []
+        self._events: dict[str, asyncio.Event] = {}
         self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
         self._in_flight: dict[asyncio.Task[None], int] = {}
 
@@ -169,29 +169,32 @@ class Engine:
         return total + await self.run_until_idle()
 
     # -- running for real ----------------------------------------------------------------
-    def wake(self) -> None:
-        """Thread-safe: tell the loops that work may be due."""
+    def wake(self, kinds: Collection[str] | None = None) -> None:
+        """Thread-safe: tell the loops for these kinds of work (all when None) that work may
+        be due. Waking only the loop concerned spares the others a claim that finds nothing."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            for event in self._events:
+        if loop is None or loop.is_closed():
+            return
+        for name, event in self._events.items():
+            if kinds is None or name in kinds:
                 loop.call_soon_threadsafe(event.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        loops: list[Callable[[], Awaitable[float]]] = [
-            self._timer_loop,
-            self._runs_loop,
-            self._outbox_loop,
-        ]
+        loops: dict[str, Callable[[], Awaitable[float]]] = {
+            "timers": self._timer_loop,
+            "runs": self._runs_loop,
+            "outbox": self._outbox_loop,
+        }
         if self._config.sandbox_reports:
-            loops.append(self._reports_loop)
+            loops["reports"] = self._reports_loop
         tasks = []
-        for body in loops:
+        for name, body in loops.items():
             event = asyncio.Event()
-            self._events.append(event)
+            self._events[name] = event
             tasks.append(asyncio.create_task(self._forever(body, event, stop)))
         await stop.wait()
-        for event in self._events:
+        for event in self._events.values():
             event.set()
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -268,7 +271,7 @@ class Engine:
                 "send batch failed; leases will expire and it will be retried",
                 exc_info=task.exception(),
             )
-        self.wake()
+        self.wake(("outbox", "reports"))  # room for more sends; the sandbox's reports are due
 
 
 async def _guarded(provider: Provider, batch: list[OutgoingMessage]) -> Sequence[SendResult]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import psycopg
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class PostgresListener:
     """Runs ``LISTEN`` on its own connection in a thread and calls ``on_notify``."""
 
-    def __init__(self, dsn: str, on_notify: Callable[[], None]) -> None:
+    def __init__(self, dsn: str, on_notify: Callable[[Collection[str] | None], None]) -> None:
         self._dsn = dsn
         self._on_notify = on_notify
         self._stop = threading.Event()
@@ -37,8 +37,9 @@ class PostgresListener:
                 with psycopg.connect(self._dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._on_notify()
+                        for notify in conn.notifies(timeout=1.0, stop_after=1):
+                            # The payload names the kinds of work queued ("outbox,runs").
+                            self._on_notify(notify.payload.split(",") if notify.payload else None)
             except psycopg.Error as exc:
                 log.warning("listen connection lost, polling meanwhile: %s", exc)
                 self._stop.wait(2.0)

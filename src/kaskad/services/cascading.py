@@ -130,6 +130,7 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
             values["finished_at"] = now
             if row.get("run_id"):
                 uow.runs.wake([row["run_id"]], now)  # a journey may wait for this cascade
+                uow.work_added("runs")
         row.update(values)
         uow.notifications.set(row["id"], values)
 

@@ -212,8 +212,8 @@ class Entries:
     def of(self, contact_id: str, journey_id: str) -> list[tuple[datetime, bool]]:
         return sorted(self._seen.get((contact_id, journey_id), []))
 
-    def add(self, contact_id: str, journey_id: str, at: datetime) -> None:
-        self._seen[(contact_id, journey_id)].append((at, True))
+    def add(self, contact_id: str, journey_id: str, at: datetime, *, active: bool) -> None:
+        self._seen[(contact_id, journey_id)].append((at, active))
 
 
 # -- the API trigger ----------------------------------------------------------------------
@@ -286,12 +286,13 @@ def enter_run(
         "ended_reason": None,
     }
     uow.runs.add(row)
-    entries.add(contact["id"], journey["id"], now)
     how = f" on {trigger['type']} event" if trigger.get("type") != "api" else " by API call"
     _history(uow, row, None, "enter", f"entered version {row['version']}{how}", now)
     uow.after_commit(metrics.RUNS_ENTERED.inc)
     result = advance(definition.steps, RunState(), Start(), _context(row, contact, {}), now)
     _carry_out(uow, row, definition, contact, result, routing, now)
+    # A run that ended at once (nothing to wait for) no longer counts as active.
+    entries.add(contact["id"], journey["id"], now, active=not result.state.finished)
     return Entered(row["id"], "entered")
 
 
@@ -394,7 +395,7 @@ def _write(uow: UnitOfWork, row: Row, result: Advance, now: datetime) -> None:
     row.update(values)
     uow.runs.set(row["id"], values)
     if state.due_at is not None:
-        uow.work_added()  # workers asleep until a later timer look again
+        uow.work_added("runs")  # workers asleep until a later timer look again
     for entry in result.history:
         _history(uow, row, entry.step, entry.kind, entry.text, now)
 

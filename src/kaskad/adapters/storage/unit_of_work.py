@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from kaskad.adapters.storage.changes import Changes
 from kaskad.adapters.storage.journeys import (
@@ -43,12 +43,16 @@ class UnitOfWork:
     """``with uow: ...; uow.commit()``; leaving the block without commit rolls back."""
 
     def __init__(
-        self, engine: Engine, wake: Callable[[], None] | None = None, *, observe: bool = True
+        self,
+        engine: Engine,
+        wake: Callable[[Collection[str]], None] | None = None,
+        *,
+        observe: bool = True,
     ) -> None:
         self._engine = engine
         self._wake = wake
         self._observe = observe
-        self._work_added = False
+        self._work: set[str] = set()
         self._writer: threading.RLock | None = None
         self._connection: Connection | None = None
         self.changes = Changes()
@@ -79,7 +83,7 @@ class UnitOfWork:
         self._connection.begin()
         self.changes = Changes()
         self._after_commit = []
-        self._work_added = False
+        self._work = set()
         conn = self._connection
         self.contacts = ContactRepository(conn, self.changes)
         self.events = EventRepository(conn, self.changes)
@@ -103,19 +107,22 @@ class UnitOfWork:
         if self._observe:
             self._after_commit.append(callback)
 
-    def work_added(self) -> None:
-        """This transaction queued work: wake workers when it commits."""
-        self._work_added = True
+    def work_added(self, kind: str = "outbox") -> None:
+        """This transaction queued work of a kind (``outbox``, ``runs``): wake the workers'
+        loops for it when it commits, and only those."""
+        self._work.add(kind)
 
     def commit(self) -> None:
         self.flush()
-        if self._work_added and self._engine.dialect.name == "postgresql":
+        work, self._work = sorted(self._work), set()
+        if work and self._engine.dialect.name == "postgresql":
             # Delivered to LISTENing workers at commit, never before.
-            self.connection.exec_driver_sql("SELECT pg_notify('kaskad_work', '')")
+            self.connection.execute(
+                text("SELECT pg_notify('kaskad_work', :kinds)"), {"kinds": ",".join(work)}
+            )
         self.connection.commit()
-        if self._work_added and self._wake is not None:
-            self._wake()
-        self._work_added = False
+        if work and self._wake is not None:
+            self._wake(work)
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
