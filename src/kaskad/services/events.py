@@ -44,7 +44,9 @@ def record_events(
     transaction: an event is never stored without its consequences, nor twice with them.
     """
     with uow:
-        contacts = uow.contacts.ids_by_external_ids([e.contact for e in events])
+        # With journeys live, their conditions need the contacts: read them whole, once.
+        whole = bool(runs.live_journeys(uow))
+        contacts, rows_by_id = _contacts(uow, [e.contact for e in events], whole)
         missing = sorted({e.contact for e in events} - contacts.keys())
         if missing and not create_contacts:
             raise Invalid(
@@ -54,7 +56,7 @@ def record_events(
             )
         if missing:
             uow.contacts.insert_missing([blank_contact(ext, now) for ext in missing])
-            contacts = uow.contacts.ids_by_external_ids([e.contact for e in events])
+            contacts, rows_by_id = _contacts(uow, [e.contact for e in events], whole)
         rows: list[dict[str, Any]] = [
             {
                 "id": event_id,
@@ -76,7 +78,7 @@ def record_events(
         )
         ids = {(r["key"], r["contact_id"]): r["id"] for r in unique} | existing
         new = [r for r in unique if (r["key"], r["contact_id"]) in inserted]
-        runs.on_events(uow, events=new, routing=routing)
+        runs.on_events(uow, events=new, routing=routing, contacts=rows_by_id)
         uow.commit()
     seen: set[tuple[str, str]] = set()
     accepted = []
@@ -85,3 +87,13 @@ def record_events(
         accepted.append(EventAccepted(ids[pair], pair not in inserted or pair in seen))
         seen.add(pair)
     return accepted
+
+
+def _contacts(
+    uow: UnitOfWork, external_ids: list[str], whole: bool
+) -> tuple[dict[str, str], dict[str, dict[str, Any]] | None]:
+    """Contact ids by external id, and the whole rows by id when ``whole``."""
+    if not whole:
+        return uow.contacts.ids_by_external_ids(external_ids), None
+    rows = uow.contacts.by_external_ids(external_ids)
+    return {ext: row["id"] for ext, row in rows.items()}, {r["id"]: r for r in rows.values()}

@@ -56,12 +56,17 @@ class Entered:
 
 
 def on_events(
-    uow: UnitOfWork, *, events: Sequence[Mapping[str, Any]], routing: Mapping[Channel, str]
+    uow: UnitOfWork,
+    *,
+    events: Sequence[Mapping[str, Any]],
+    routing: Mapping[Channel, str],
+    contacts: Mapping[str, Row] | None = None,
 ) -> None:
     """Inside the transaction that stored ``events``: goals, exits, event waits, triggers.
 
     Runs already in flight see the events first, so a run started by an event does not
-    also take that same event as the answer to a later wait.
+    also take that same event as the answer to a later wait. ``contacts`` (by id) spares a
+    read when the caller has them.
     """
     live = live_journeys(uow) if events else []
     if not live:
@@ -69,16 +74,21 @@ def on_events(
     by_contact: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in sorted(events, key=lambda e: e["occurred_at"]):
         by_contact[event["contact_id"]].append(event)
-    active = uow.runs.active_of_contacts(by_contact)
     types = {e["type"] for e in events}
     starters = [
         j
         for j in live
         if j["status"] == "active" and j["trigger_kind"] == "event" and j["trigger_event"] in types
     ]
+    starter_ids = [j["id"] for j in starters]
+    # One read, locked: the contacts' active runs, and every run of the journeys they may
+    # enter (for re-entry).
+    known = uow.runs.of_contacts(by_contact, also_journeys=starter_ids)
+    active = [r for r in known if r["status"] == RunStatus.ACTIVE.value]
     if not active and not starters:
         return
-    contacts = uow.contacts.by_ids(by_contact)
+    if contacts is None:
+        contacts = uow.contacts.by_ids(by_contact)
     sends = _send_outcomes(uow, _notification_ids(active))
     for row in active:
         contact = contacts[row["contact_id"]]
@@ -89,7 +99,7 @@ def on_events(
     by_type: dict[str, list[Row]] = defaultdict(list)
     for journey in starters:
         by_type[journey["trigger_event"]].append(journey)
-    entries = Entries(uow, by_contact, [j["id"] for j in starters])
+    entries = Entries.of_rows([r for r in known if r["journey_id"] in starter_ids])
     for event in events:
         for journey in by_type.get(event["type"], ()):
             _trigger(uow, journey, contacts[event["contact_id"]], event, routing, entries)
@@ -205,7 +215,18 @@ class Entries:
     def __init__(self, uow: UnitOfWork, contact_ids: Iterable[str], journey_ids: list[str]):
         uow.flush()  # runs moved or ended earlier in this unit of work count as they are now
         self._seen: dict[tuple[str, str], list[tuple[datetime, bool]]] = defaultdict(list)
-        for row in uow.runs.entries_of(contact_ids, journey_ids):
+        self._add_rows(uow.runs.entries_of(contact_ids, journey_ids))
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Entries:
+        """From runs already read (and moved) in this unit of work."""
+        entries = cls.__new__(cls)
+        entries._seen = defaultdict(list)
+        entries._add_rows(rows)
+        return entries
+
+    def _add_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
             active = row["status"] == RunStatus.ACTIVE.value
             self._seen[(row["contact_id"], row["journey_id"])].append((row["entered_at"], active))
 

@@ -106,12 +106,16 @@ class RunRepository:
         value: datetime | None = self._c.execute(query).scalar_one_or_none()
         return value
 
-    def active_of_contacts(self, contact_ids: Iterable[str]) -> list[Row]:
-        """Active runs of these contacts, locked: an event may move or end them."""
-        query = select(s.runs).where(s.runs.c.status == "active").order_by(s.runs.c.id)
+    def of_contacts(self, contact_ids: Iterable[str], *, also_journeys: Sequence[str]) -> list[Row]:
+        """Locked: the contacts' active runs, and all their runs of ``also_journeys``."""
+        c = s.runs.c
+        wanted = c.status == "active"
+        if also_journeys:
+            wanted = or_(wanted, c.journey_id.in_(list(also_journeys)))
+        query = select(s.runs).where(wanted).order_by(c.id)
         if self._locks:
             query = query.with_for_update()
-        return _select_in(self._c, query, s.runs.c.contact_id, contact_ids)
+        return _select_in(self._c, query, c.contact_id, contact_ids)
 
     def active_of_journey(self, journey_id: str) -> list[Row]:
         query = select(s.runs).where(s.runs.c.journey_id == journey_id, s.runs.c.status == "active")
