@@ -6,7 +6,7 @@ import json
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -432,7 +432,7 @@ def _captured(app: App) -> Iterator[list[tuple[str, Any]]]:
         event.remove(app.db, "before_cursor_execute", listener)
 
 
-def _explain(app: App, statement: str, params: Any) -> list[str]:
+def explain(app: App, statement: str, params: Any) -> list[str]:
     postgres = app.db.dialect.name == "postgresql"
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
     with app.db.connect() as conn:
@@ -446,34 +446,39 @@ def _next_due(app: App) -> None:
         uow.notifications.next_due()
 
 
-def timer_claim_probe(app: App, rounds: int = 100, budget_s: float = 4.0) -> dict[str, Any]:
-    """Time the timer loop's two steps with nothing due, as the worker runs them (each its own
-    transaction): ``advance_due`` (the claim) and ``next_due`` (when to wake next); and show
-    the plan of each one's query."""
+def claim_probe(
+    app: App,
+    *,
+    claim: Callable[[], int],
+    next_due: Callable[[], object],
+    table: str,
+    rounds: int = 100,
+    budget_s: float = 4.0,
+) -> dict[str, Any]:
+    """Time a loop's two steps with nothing due, as the worker runs them (each its own
+    transaction): ``claim`` and ``next_due`` (when to wake next); and show the plan of each
+    one's query on ``table``."""
     claim_ms: list[float] = []
     next_ms: list[float] = []
     until = time.perf_counter() + budget_s
     while len(claim_ms) < rounds and (len(claim_ms) < 5 or time.perf_counter() < until):
         start = time.perf_counter()
-        claimed = timers.advance_due(app.uow(), now=app.clock.now(), limit=500)
+        claimed = claim()
         claim_ms.append((time.perf_counter() - start) * 1000)
         if claimed:
-            raise RuntimeError(f"{claimed} timers were due; the probe expects none")
+            raise RuntimeError(f"{claimed} rows of {table} were due; the probe expects none")
         start = time.perf_counter()
-        _next_due(app)
+        next_due()
         next_ms.append((time.perf_counter() - start) * 1000)
     plans: dict[str, list[str]] = {}
     sql: dict[str, str] = {}
-    for name, step in (
-        ("claim", lambda: timers.advance_due(app.uow(), now=app.clock.now(), limit=500)),
-        ("next_due", lambda: _next_due(app)),
-    ):
+    for name, step in (("claim", claim), ("next_due", next_due)):
         with _captured(app) as statements:
             step()
-        found = next(((s, p) for s, p in statements if "FROM notifications" in s), None)
+        found = next(((s, p) for s, p in statements if f"FROM {table}" in s), None)
         if found is not None:
             sql[name] = " ".join(found[0].split())
-            plans[name] = _explain(app, *found)
+            plans[name] = explain(app, *found)
     ordered = sorted(claim_ms)
     return {
         "claim_ms_median": round(statistics.median(claim_ms), 3),
@@ -483,6 +488,18 @@ def timer_claim_probe(app: App, rounds: int = 100, budget_s: float = 4.0) -> dic
         "sql": sql,
         "plans": plans,
     }
+
+
+def timer_claim_probe(app: App, rounds: int = 100, budget_s: float = 4.0) -> dict[str, Any]:
+    """The timer loop's claim (``advance_due``) and ``next_due``, with nothing due."""
+    return claim_probe(
+        app,
+        claim=lambda: timers.advance_due(app.uow(), now=app.clock.now(), limit=500),
+        next_due=lambda: _next_due(app),
+        table="notifications",
+        rounds=rounds,
+        budget_s=budget_s,
+    )
 
 
 def waiting_timers(app: App) -> int:

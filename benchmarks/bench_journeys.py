@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_engine import CASCADE_TABLES, QUIET_SANDBOX, _captured
+from bench_engine import CASCADE_TABLES, QUIET_SANDBOX, claim_probe
 from bench_util import Proc, cpu_seconds, family, kaskad_argv
 from sqlalchemy import text
 from sqlalchemy.sql import sqltypes
@@ -403,55 +403,24 @@ def log_problems(proc: Proc) -> str | None:
     return None
 
 
-def _explain(app: App, statement: str, params: Any) -> list[str]:
-    with app.db.connect() as conn:
-        rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).fetchall()
-        conn.rollback()
-    return [str(r[0]) for r in rows]
-
-
 def runs_claim_probe(app: App, rounds: int = 100, budget_s: float = 4.0) -> dict[str, Any]:
-    """Time the runs loop's two queries with nothing due, as the worker runs them (each its
-    own transaction), and EXPLAIN ANALYZE each one's query on runs."""
-    claim_ms: list[float] = []
-    next_ms: list[float] = []
-    until = time.perf_counter() + budget_s
-
-    def claim() -> int:
-        return run_service.advance_due(
+    """The runs loop's claim and ``next_due`` with nothing due, and whether both queries use
+    ix_runs_due."""
+    found = claim_probe(
+        app,
+        claim=lambda: run_service.advance_due(
             app.uow(), routing=app.routing, now=app.clock.now(), limit=500
-        )
-
-    while len(claim_ms) < rounds and (len(claim_ms) < 5 or time.perf_counter() < until):
-        start = time.perf_counter()
-        if claim():
-            raise RuntimeError("runs were due; the probe expects none")
-        claim_ms.append((time.perf_counter() - start) * 1000)
-        start = time.perf_counter()
-        run_service.next_due(app.uow())
-        next_ms.append((time.perf_counter() - start) * 1000)
-    plans: dict[str, list[str]] = {}
-    sql: dict[str, str] = {}
-    for name, step in (("claim", claim), ("next_due", lambda: run_service.next_due(app.uow()))):
-        with _captured(app) as statements:
-            step()
-        found = next(((s, p) for s, p in statements if "FROM runs" in s), None)
-        if found is not None:
-            sql[name] = " ".join(found[0].split())
-            plans[name] = _explain(app, *found)
-    ordered = sorted(claim_ms)
-    return {
-        "claim_ms_median": round(statistics.median(claim_ms), 3),
-        "claim_ms_p99": round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 3),
-        "next_due_ms_median": round(statistics.median(next_ms), 3),
-        "rounds": len(claim_ms),
-        "uses_ix_runs_due": all(
-            any("ix_runs_due" in line for line in plan) for plan in plans.values()
-        )
-        and len(plans) == 2,
-        "sql": sql,
-        "plans": plans,
-    }
+        ),
+        next_due=lambda: run_service.next_due(app.uow()),
+        table="runs",
+        rounds=rounds,
+        budget_s=budget_s,
+    )
+    plans = found["plans"]
+    uses_index = len(plans) == 2 and all(
+        any("ix_runs_due" in line for line in plan) for plan in plans.values()
+    )
+    return found | {"uses_ix_runs_due": uses_index}
 
 
 # -- draining runs that fall due ---------------------------------------------------------
