@@ -11,7 +11,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ from kaskad.domain.journeys.runs import (
     WaitKind,
     advance,
     end_run,
+    event_scope,
     last_send,
 )
 from kaskad.domain.vocabulary import Channel, MessageStatus, Until, reaches
@@ -143,7 +144,8 @@ def _event_for_run(
     _remember_event(uow, row, event)
     definition = definition_of(uow, row["journey_id"], row["version"])
     context = _context(row, contact, sends)
-    scope = dict(context.scope) | {"event": _event_scope(event), "payload": event["payload"]}
+    seen = _seen(event)
+    scope = dict(context.scope) | {"event": event_scope(seen), "payload": event["payload"]}
     state = _state(row)
     if definition.goal and _matches(definition.goal, event, scope, now):
         result = _convert(state, event["type"])
@@ -152,7 +154,6 @@ def _event_for_run(
         result = end_run(state, RunStatus.EXITED, f"exit on {event['type']} event")
         _stop_sends(uow, row, f"journey exit on {event['type']}", now)
     elif state.waiting is not None and state.waiting.event == event["type"]:
-        seen = EventSeen(event["type"], event["payload"], event["occurred_at"], event.get("key"))
         result = advance(definition.steps, state, seen, context, now)
     else:
         return
@@ -201,11 +202,12 @@ def _trigger(
     definition = definition_of(uow, journey["id"], journey["version"])
     trigger = definition.trigger
     now = event["received_at"]
-    scope = contact_scope(contact) | {"event": _event_scope(event), "payload": event["payload"]}
+    seen = event_scope(_seen(event))
+    scope = contact_scope(contact) | {"event": seen, "payload": event["payload"]}
     where = trigger.where if isinstance(trigger, EventTrigger) else None
     if isinstance(where, Condition) and not where.evaluate(scope, now=now):
         return
-    enter_run(uow, journey, definition, contact, _event_scope(event), routing, now, entries)
+    enter_run(uow, journey, definition, contact, seen, routing, now, entries)
 
 
 class Entries:
@@ -382,13 +384,7 @@ def _carry_out(
     planned = [(send, new_id("ntf")) for send in result.sends]
     for send, notification_id in planned:
         outcomes.setdefault(send.step.id, {})["notification"] = notification_id
-    state = RunState(
-        result.state.status,
-        result.state.position,
-        result.state.waiting,
-        result.state.variant,
-        outcomes,
-    )
+    state = replace(result.state, outcomes=outcomes)
     # The run is written before its notifications: a cascade that ends at once wakes it.
     _write(uow, row, Advance(state, history=result.history), now)
     for update in result.updates:
@@ -541,13 +537,8 @@ def contact_scope(contact: Mapping[str, Any]) -> dict[str, Any]:
     return {"contact": dict(contact.get("attributes") or {}) | fields}
 
 
-def _event_scope(event: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "type": event["type"],
-        "id": event.get("key"),
-        "payload": dict(event["payload"]),
-        "occurred_at": event["occurred_at"].isoformat(),
-    }
+def _seen(event: Mapping[str, Any]) -> EventSeen:
+    return EventSeen(event["type"], event["payload"], event["occurred_at"], event.get("key"))
 
 
 def _step_outcomes(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -54,13 +54,11 @@ def on_contacts(
         if not isinstance(condition, SegmentTrigger):
             continue
         for before, after in changes:
-            was = before is not None and condition.condition.evaluate(_scope(before), now=now)
-            if not was and condition.condition.evaluate(_scope(after), now=now):
+            was = before is not None and condition.condition.evaluate(
+                runs.contact_scope(before), now=now
+            )
+            if not was and condition.condition.evaluate(runs.contact_scope(after), now=now):
                 runs.enter_run(uow, journey, definition, after, trigger, routing, now, entries)
-
-
-def _scope(contact: Mapping[str, Any]) -> dict[str, Any]:
-    return runs.contact_scope(contact)
 
 
 # -- schedules and dates -------------------------------------------------------------------
@@ -159,7 +157,7 @@ def _fires_for(
     attributes = contact.get("attributes") or {}
     if isinstance(trigger, DateTrigger) and not date_due(trigger, attributes, zone, at):
         return False
-    return trigger.where is None or trigger.where.evaluate(_scope(contact), now=now)
+    return trigger.where is None or trigger.where.evaluate(runs.contact_scope(contact), now=now)
 
 
 def _plan_next(

@@ -50,6 +50,8 @@ class UnitOfWork:
         observe: bool = True,
     ) -> None:
         self._engine = engine
+        # Which database this is, for caches of what it stores (passwords hidden).
+        self.database = engine.url.render_as_string(hide_password=True)
         self._wake = wake
         self._observe = observe
         self._work: set[str] = set()
@@ -63,11 +65,6 @@ class UnitOfWork:
         if self._connection is None:
             raise RuntimeError("unit of work used outside its `with` block")
         return self._connection
-
-    @property
-    def database(self) -> str:
-        """Which database this is, for caches of what it stores (passwords hidden)."""
-        return self._engine.url.render_as_string(hide_password=True)
 
     @property
     def locks_rows(self) -> bool:

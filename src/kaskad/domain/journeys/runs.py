@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import Any, Final
 
 from kaskad.domain.conditions import Condition
+from kaskad.domain.conditions.evaluation import resolve
 from kaskad.domain.durations import format_duration
 from kaskad.domain.journeys.rules import choose_variant
-from kaskad.domain.journeys.schedules import lookup
 from kaskad.domain.journeys.steps import (
     EXIT_INDEX,
     BranchStep,
@@ -109,6 +109,16 @@ class EventSeen:
 
 
 Wake = Start | Timer | EventSeen
+
+
+def event_scope(event: EventSeen) -> dict[str, Any]:
+    """What conditions read as ``event`` (``payload`` is its payload)."""
+    return {
+        "type": event.type,
+        "id": event.key,
+        "payload": dict(event.payload),
+        "occurred_at": event.occurred_at.isoformat(),
+    }
 
 
 # -- what the caller carries out ---------------------------------------------------------
@@ -222,12 +232,7 @@ class _Walk:
             return self._timer(waiting, step)  # too late: the wait has timed out
         wait = step.wait if isinstance(step, WaitStep) else None
         where = wait.where if isinstance(wait, WaitForEvent) else None
-        seen = {
-            "type": event.type,
-            "id": event.key,
-            "payload": dict(event.payload),
-            "occurred_at": event.occurred_at.isoformat(),
-        }
+        seen = event_scope(event)
         scope = self.scope | {"event": seen, "payload": seen["payload"]}
         if isinstance(where, Condition) and not where.evaluate(scope, now=self.now):
             return False
@@ -318,7 +323,7 @@ class _Walk:
         self.history.append(Entry(step.id, "wait", f"{what} (until {_utc(until)})"))
 
     def _wait_date(self, step: WaitStep, index: int, wait: WaitUntilDate) -> None:
-        value = lookup(self.scope.get("contact", {}), wait.attribute)
+        value = resolve(self.scope.get("contact", {}), tuple(wait.attribute.split(".")))
         until = relative_to_date(value, wait.offset, wait.at, self.context.zone)
         if until is None:
             text = f"contact.{wait.attribute} is not a date ({value!r}): going on"

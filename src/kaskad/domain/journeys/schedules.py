@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
 
+from kaskad.domain.conditions.evaluation import resolve
 from kaskad.domain.journeys.cron import CronSpec, parse_cron
 from kaskad.domain.journeys.definition import DateTrigger, ScheduleTrigger
 from kaskad.domain.journeys.timing import Zone, relative_to_date, to_zone
@@ -39,19 +40,9 @@ def next_firings(trigger: Timed, zones: Iterable[str], after: datetime) -> dict[
 def date_due(trigger: DateTrigger, attributes: Mapping[str, Any], zone: Zone, at: datetime) -> bool:
     """Whether a firing at ``at`` is the contact's day: the attribute's date plus the offset
     falls on the local date of ``at``."""
-    value = lookup(attributes, trigger.attribute)
+    value = resolve(attributes, tuple(trigger.attribute.split(".")))
     due = relative_to_date(value, trigger.offset, trigger.at, zone)
     if due is None:
         return False
     tz = to_zone(zone)
     return due.astimezone(tz).date() == at.astimezone(tz).date()
-
-
-def lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    """A dotted attribute (``address.city``); None when any part is missing."""
-    current: Any = values
-    for part in dotted.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
