@@ -64,11 +64,10 @@ def apply_journey(
         if activate:
             values |= _live(definition.trigger, version) | {"status": JourneyStatus.ACTIVE.value}
         uow.journeys.update(definition.id, values)
-        uow.after_commit(runs.forget_live)
         if activate:
-            remember(uow, version, definition)
             triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
+        runs.forget_live()  # not an after-commit callback: a simulation drops those
     status = JourneyStatus(str(values.get("status", row["status"])))
     remember(uow, version, definition)
     return Applied(definition.id, version, created, status)
@@ -122,9 +121,9 @@ def set_status(
         if status is JourneyStatus.ARCHIVED:
             runs.end_all(uow, journey_id=journey_id, why="journey archived", now=now)
         uow.journeys.update(journey_id, values)
-        uow.after_commit(runs.forget_live)
         triggers.sync_schedule(uow, journey={**row, **values}, now=now)
         uow.commit()
+        runs.forget_live()  # not an after-commit callback: a simulation drops those
         return {**row, **values}
 
 

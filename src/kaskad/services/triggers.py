@@ -185,11 +185,6 @@ def _plan_next(
     uow.schedules.set(row["journey_id"], values)
 
 
-def next_due(uow: UnitOfWork) -> datetime | None:
-    with uow:
-        return uow.schedules.next_due()
-
-
 def _kind(trigger: ScheduleTrigger | DateTrigger) -> str:
     return "schedule" if isinstance(trigger, ScheduleTrigger) else "date"
 

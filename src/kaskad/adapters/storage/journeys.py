@@ -83,13 +83,6 @@ class RunRepository:
     def get(self, run_id: str) -> Row | None:
         return _first(self._c.execute(select(s.runs).where(s.runs.c.id == run_id)))
 
-    def lock(self, ids: Iterable[str]) -> dict[str, Row]:
-        """Load runs for update, in id order so two workers never deadlock."""
-        query = select(s.runs).order_by(s.runs.c.id)
-        if self._locks:
-            query = query.with_for_update()
-        return {r["id"]: r for r in _select_in(self._c, query, s.runs.c.id, ids)}
-
     def claim_due(self, now: datetime, limit: int) -> list[Row]:
         query: Select[Any] = (
             select(s.runs)
@@ -123,18 +116,8 @@ class RunRepository:
             query = query.with_for_update()
         return _dicts(self._c.execute(query.order_by(s.runs.c.id)))
 
-    def entries(self, contact_id: str, journey_id: str) -> list[Row]:
-        """When the contact entered the journey, and whether each run is still active."""
-        columns = s.runs.c
-        query = (
-            select(columns.entered_at, columns.status)
-            .where(columns.contact_id == contact_id, columns.journey_id == journey_id)
-            .order_by(columns.entered_at)
-        )
-        return _dicts(self._c.execute(query))
-
     def entries_of(self, contact_ids: Iterable[str], journey_ids: Sequence[str]) -> list[Row]:
-        """``entries`` for many contacts and journeys at once."""
+        """When these contacts entered these journeys, and each run's status."""
         c = s.runs.c
         query = select(c.contact_id, c.journey_id, c.entered_at, c.status).where(
             c.journey_id.in_(list(journey_ids))
@@ -197,10 +180,6 @@ class ScheduleRepository:
     def __init__(self, connection: Connection, locks_rows: bool) -> None:
         self._c = connection
         self._locks = locks_rows
-
-    def get(self, journey_id: str) -> Row | None:
-        query = select(s.journey_schedules).where(s.journey_schedules.c.journey_id == journey_id)
-        return _first(self._c.execute(query))
 
     def all(self) -> list[Row]:
         table = s.journey_schedules
