@@ -6,11 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select
 
 from kaskad.adapters.storage import schema as s
 from kaskad.adapters.storage.changes import Changes
-from kaskad.adapters.storage.repositories import Row, _dicts, _first, _select_in
+from kaskad.adapters.storage.repositories import (
+    Row,
+    _dicts,
+    _first,
+    _select_in,
+    claim_due_rows,
+    next_due_of,
+)
 
 LIVE = ("active", "paused")
 
@@ -84,20 +91,10 @@ class RunRepository:
         return _first(self._c.execute(select(s.runs).where(s.runs.c.id == run_id)))
 
     def claim_due(self, now: datetime, limit: int) -> list[Row]:
-        query: Select[Any] = (
-            select(s.runs)
-            .where(s.runs.c.due_at.is_not(None), s.runs.c.due_at <= now)
-            .order_by(s.runs.c.due_at)
-            .limit(limit)
-        )
-        if self._locks:
-            query = query.with_for_update(skip_locked=True)
-        return _dicts(self._c.execute(query))
+        return claim_due_rows(self._c, s.runs, now, limit, locks=self._locks)
 
     def next_due(self) -> datetime | None:
-        query = select(func.min(s.runs.c.due_at)).where(s.runs.c.due_at.is_not(None))
-        value: datetime | None = self._c.execute(query).scalar_one_or_none()
-        return value
+        return next_due_of(self._c, s.runs)
 
     def of_contacts(self, contact_ids: Iterable[str], *, also_journeys: Sequence[str]) -> list[Row]:
         """Locked: the contacts' active runs, and all their runs of ``also_journeys``."""
@@ -198,22 +195,12 @@ class ScheduleRepository:
         self._c.execute(delete(table).where(table.c.journey_id == journey_id))
 
     def claim_due(self, now: datetime) -> Row | None:
-        table = s.journey_schedules
-        query: Select[Any] = (
-            select(table)
-            .where(table.c.due_at.is_not(None), table.c.due_at <= now)
-            .order_by(table.c.due_at)
-            .limit(1)
-        )
-        if self._locks:
-            query = query.with_for_update(skip_locked=True)
-        return _first(self._c.execute(query))
+        """One due firing (its contacts are walked a page at a time)."""
+        rows = claim_due_rows(self._c, s.journey_schedules, now, 1, locks=self._locks)
+        return rows[0] if rows else None
 
     def next_due(self) -> datetime | None:
-        table = s.journey_schedules
-        query = select(func.min(table.c.due_at)).where(table.c.due_at.is_not(None))
-        value: datetime | None = self._c.execute(query).scalar_one_or_none()
-        return value
+        return next_due_of(self._c, s.journey_schedules)
 
 
 def contact_zones(connection: Connection) -> set[str]:

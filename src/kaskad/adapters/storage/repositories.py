@@ -86,6 +86,30 @@ def _select_in(
     return rows
 
 
+def claim_due_rows(
+    connection: Connection, table: Any, now: datetime, limit: int, *, locks: bool
+) -> list[Row]:
+    """Rows of a timer table whose ``due_at`` has come, earliest first. On PostgreSQL they
+    are locked and skipped by other workers: many workers, each due row to one of them."""
+    query: Select[Any] = (
+        select(table)
+        .where(table.c.due_at.is_not(None), table.c.due_at <= now)
+        .order_by(table.c.due_at)
+        .limit(limit)
+    )
+    if locks:
+        query = query.with_for_update(skip_locked=True)
+    return _dicts(connection.execute(query))
+
+
+def next_due_of(connection: Connection, table: Any) -> datetime | None:
+    """The earliest ``due_at`` of a timer table."""
+    # The condition matches the partial index; without it SQLite scans the table.
+    query = select(func.min(table.c.due_at)).where(table.c.due_at.is_not(None))
+    value: datetime | None = connection.execute(query).scalar_one_or_none()
+    return value
+
+
 class ContactRepository:
     def __init__(self, connection: Connection, changes: Changes) -> None:
         self._c = connection
@@ -240,16 +264,7 @@ class NotificationRepository:
         return self.lock(self._c.execute(query).scalars())
 
     def claim_due(self, now: datetime, limit: int) -> list[Row]:
-        query: Select[Any] = (
-            select(s.notifications)
-            .where(s.notifications.c.due_at.is_not(None), s.notifications.c.due_at <= now)
-            .order_by(s.notifications.c.due_at)
-            .limit(limit)
-        )
-        if self._locks:
-            # Many workers, each due cascade to exactly one of them.
-            query = query.with_for_update(skip_locked=True)
-        return list(_dicts(self._c.execute(query)))
+        return claim_due_rows(self._c, s.notifications, now, limit, locks=self._locks)
 
     def add(self, row: dict[str, Any]) -> None:
         self._changes.insert(s.notifications, row)
@@ -258,12 +273,7 @@ class NotificationRepository:
         self._changes.update(s.notifications, notification_id, values)
 
     def next_due(self) -> datetime | None:
-        # The condition matches the partial index; without it SQLite scans the table.
-        query = select(func.min(s.notifications.c.due_at)).where(
-            s.notifications.c.due_at.is_not(None)
-        )
-        value: datetime | None = self._c.execute(query).scalar_one_or_none()
-        return value
+        return next_due_of(self._c, s.notifications)
 
     def waiting_count(self) -> int:
         query = select(func.count()).where(s.notifications.c.due_at.is_not(None))
