@@ -95,3 +95,52 @@ class WebhookParser(Protocol):
     name: str
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> list[StatusReport]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a customer sent to us (an SMS MO, a reply): stored and tied to the contact."""
+
+    provider: str
+    channel: Channel
+    sender: str
+    recipient: str
+    text: str
+    at: datetime
+    provider_message_id: str | None = None
+
+
+class ReportSink(Protocol):
+    """Where a provider that holds its own connection (SMPP) hands what arrives on it.
+
+    Both calls return only once what they were given is stored, so the provider may
+    acknowledge it to the peer (``deliver_sm_resp``) knowing nothing is lost.
+    """
+
+    async def reports(self, reports: Sequence[StatusReport]) -> None: ...
+
+    async def inbound(self, messages: Sequence[InboundMessage]) -> None: ...
+
+
+class LiveProvider(Provider, Protocol):
+    """A provider with a lifetime: it connects on ``start`` and reports through the sink."""
+
+    async def start(self, sink: ReportSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class SendError(Exception):
+    """A send that did not go through; adapters turn these into ``SendResult`` values."""
+
+
+class RetryableSendError(SendError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    def __init__(self, message: str, status: MessageStatus = MessageStatus.FAILED) -> None:
+        super().__init__(message)
+        self.status = status
