@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,92 @@ class SandboxSettings(BaseSettings):
         return value
 
 
+class _Secretive(BaseModel):
+    """Provider settings name where secrets live (an env var or a file), never the secret:
+    a settings file is shared, copied and committed; the environment and mounted files are
+    where deployments keep secrets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def secret(self, name: str) -> str | None:
+        env = getattr(self, f"{name}_env", None)
+        path = getattr(self, f"{name}_file", None)
+        if env:
+            value = os.environ.get(env)
+            if value is None:
+                raise ValueError(f"{name}_env names {env}, which is not set")
+            return value
+        if path:
+            try:
+                return Path(path).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{name}_file {path!r}: {exc.strerror}") from exc
+        return None
+
+
+class SmppProviderSettings(_Secretive):
+    """One SMPP 3.4 connection set (an SMSC account) — see docs/providers.md."""
+
+    type: Literal["smpp"]
+    host: str
+    port: int = 2775
+    system_id: str
+    password_env: str | None = None
+    password_file: str | None = None
+    system_type: str = ""
+    bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
+    binds: int = Field(1, ge=1, le=32)
+    window: int = Field(10, ge=1, le=1000)
+    throughput: float = Field(0, ge=0, description="messages/s per bind; 0 = unlimited")
+    enquire_link_seconds: float = Field(30, gt=0)
+    reconnect_min_seconds: float = Field(1, gt=0)
+    reconnect_max_seconds: float = Field(60, gt=0)
+    response_timeout_seconds: float = Field(10, gt=0)
+    source_addr: str = ""
+    validity_seconds: float | None = Field(None, gt=0)
+    long_messages: Literal["udh", "sar", "payload"] = "udh"
+    registered_delivery: bool = True
+
+
+class SmtpProviderSettings(_Secretive):
+    """One SMTP relay — see docs/providers.md."""
+
+    type: Literal["smtp"]
+    host: str
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    from_address: str
+    reply_to: str | None = None
+    timeout_seconds: float = Field(30, gt=0)
+    concurrency: int = Field(4, ge=1, le=100)
+    verify_tls: bool = True
+    ca_file: str | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_file: str | None = None
+    attachments_dir: str | None = None
+    # Where asynchronous bounces (DSN) arrive: a Maildir kaskad reads, and/or a webhook
+    # (POST /v1/webhooks/{name}) signed with the secret named here.
+    bounce_maildir: str | None = None
+    bounce_webhook_secret_env: str | None = None
+    bounce_webhook_secret_file: str | None = None
+
+    @model_validator(mode="after")
+    def _dkim_complete(self) -> Self:
+        dkim = (self.dkim_selector, self.dkim_domain, self.dkim_key_file)
+        if any(dkim) and not all(dkim):
+            raise ValueError("DKIM needs dkim_selector, dkim_domain and dkim_key_file together")
+        return self
+
+
+ProviderSettings = Annotated[
+    SmppProviderSettings | SmtpProviderSettings, Field(discriminator="type")
+]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KASKAD_", env_nested_delimiter="__", extra="forbid"
@@ -71,6 +157,17 @@ class Settings(BaseSettings):
     channels: dict[Channel, str] = Field(default_factory=lambda: dict.fromkeys(Channel, "sandbox"))
     sandbox_enabled: bool = True
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    # Real gateways by name, e.g. [providers.smsc] type = "smpp" ...; route channels to them
+    # with ``channels``.
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    # Where customers reach kaskad's short links (/r/...), open pixels and one-click
+    # unsubscribe: kaskad's public address. Unset, it is http://host:port.
+    public_url: str | None = None
+    # Signs short links and unsubscribe tokens; falls back to the secret key.
+    link_signing_key: SecretStr | None = None
+    # Rewrite links in rendered templates as tracked short links (a template may opt out).
+    track_links: bool = True
 
     poll_interval: float = 0.5
     claim_batch: int = 500
@@ -116,6 +213,25 @@ class Settings(BaseSettings):
                 "in production (it verifies signed webhook callbacks)"
             )
         return self
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if name == "sandbox" or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(
+                    f"provider name {name!r}: letters, digits, - and _ only, not 'sandbox'"
+                )
+        return value
+
+    @property
+    def link_key(self) -> bytes:
+        key = self.link_signing_key.get_secret_value() if self.link_signing_key else self.secret
+        return key.encode()
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def secret(self) -> str:

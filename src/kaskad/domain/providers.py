@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus
 
@@ -122,6 +122,7 @@ class ReportSink(Protocol):
     async def inbound(self, messages: Sequence[InboundMessage]) -> None: ...
 
 
+@runtime_checkable
 class LiveProvider(Provider, Protocol):
     """A provider with a lifetime: it connects on ``start`` and reports through the sink."""
 
@@ -144,3 +145,11 @@ class PermanentSendError(SendError):
     def __init__(self, message: str, status: MessageStatus = MessageStatus.FAILED) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BounceSource(Protocol):
+    """A mailbox of asynchronous bounces (DSN) the engine reads now and then."""
+
+    name: str
+
+    def collect(self) -> list[StatusReport]: ...

@@ -20,10 +20,19 @@ from sqlalchemy import Engine as DbEngine
 
 from kaskad.adapters import metrics
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
-from kaskad.domain.providers import OutgoingMessage, Provider, SendResult
+from kaskad.domain.providers import (
+    BounceSource,
+    InboundMessage,
+    LiveProvider,
+    OutgoingMessage,
+    Provider,
+    SendResult,
+    StatusReport,
+)
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, VirtualClock
-from kaskad.services import runs, sandbox, sending, timers, triggers
+from kaskad.engine.sink import EngineSink
+from kaskad.services import inbound, reports, runs, sandbox, sending, timers, triggers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,6 +48,8 @@ class EngineConfig:
     sandbox_reports: bool = True
     # Which provider each channel's messages go to, for the sends journey runs make.
     routing: Mapping[Channel, str] = field(default_factory=dict)
+    # How often bounce mailboxes are read, in seconds.
+    bounce_interval: float = 10.0
 
 
 class Engine:
@@ -50,8 +61,10 @@ class Engine:
         providers: Mapping[str, Provider],
         config: EngineConfig,
         observe: bool = True,
+        bounces: Sequence[BounceSource] = (),
     ) -> None:
         self._db = db
+        self._bounces = list(bounces)
         self._observe = observe
         self._clock = clock
         self._providers = providers
@@ -60,6 +73,7 @@ class Engine:
         self._events: dict[str, asyncio.Event] = {}
         self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
         self._in_flight: dict[asyncio.Task[None], int] = {}
+        self.sink = EngineSink(self._apply_reports, self._record_inbound)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._db, wake=self.wake, observe=self._observe)
@@ -94,6 +108,37 @@ class Engine:
             return sandbox.deliver_due_reports(
                 self.uow(), now=self._clock.now(), limit=self._config.claim_batch
             )
+
+    def _apply_reports(self, items: list[StatusReport]) -> None:
+        with _timed("provider_reports", self._observe):
+            reports.apply_reports(self.uow(), reports=items, now=self._clock.now())
+
+    def _record_inbound(self, items: list[InboundMessage]) -> None:
+        with _timed("inbound", self._observe):
+            inbound.record_inbound(
+                self.uow(), messages=items, routing=self._config.routing, now=self._clock.now()
+            )
+
+    def collect_bounces(self) -> int:
+        """Read every bounce mailbox once and apply what it held."""
+        found = [report for source in self._bounces for report in source.collect()]
+        if found:
+            self._apply_reports(found)
+        return len(found)
+
+    async def start_providers(self) -> None:
+        """Connect the providers that hold their own connection (SMPP binds)."""
+        for provider in self._providers.values():
+            if isinstance(provider, LiveProvider):
+                await provider.start(self.sink)
+
+    async def stop_providers(self) -> None:
+        for provider in self._providers.values():
+            if isinstance(provider, LiveProvider):
+                try:
+                    await provider.stop()
+                except Exception:
+                    log.exception("provider %s did not stop cleanly", provider.name)
 
     def claim_sends(self, limit: int) -> list[OutgoingMessage]:
         with _timed("outbox", self._observe):
@@ -188,6 +233,9 @@ class Engine:
         }
         if self._config.sandbox_reports:
             loops["reports"] = self._reports_loop
+        if self._bounces:
+            loops["bounces"] = self._bounce_loop
+        await self.start_providers()
         tasks = []
         for name, body in loops.items():
             event = asyncio.Event()
@@ -197,6 +245,7 @@ class Engine:
         for event in self._events.values():
             event.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.stop_providers()
 
     async def _forever(
         self,
@@ -237,6 +286,10 @@ class Engine:
         if await asyncio.to_thread(self.deliver_sandbox_reports) >= self._config.claim_batch:
             return 0
         return self._pause_until(await asyncio.to_thread(self._next, "reports"))
+
+    async def _bounce_loop(self) -> float:
+        await asyncio.to_thread(self.collect_bounces)
+        return self._config.bounce_interval
 
     def _next(self, kind: str) -> datetime | None:
         with self.uow() as uow:

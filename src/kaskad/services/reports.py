@@ -50,6 +50,8 @@ def record_reports(
         message = messages.get(message_id) if message_id else None
         if message is None:
             unmatched += 1
+            if message_id is None and report.provider_message_id:
+                _park(uow, report, now)
             continue
         moves = advances(MessageStatus(message["status"]), report.status)
         extra: dict[str, object] = {}
@@ -76,6 +78,54 @@ def record_reports(
         transition = item.cascade.on_status(item.state, message["step"], report.status, now)
         cascading.carry_out(uow, item, transition, now)
     return ReportSummary(applied, recorded, unmatched)
+
+
+def _park(uow: UnitOfWork, report: StatusReport, now: datetime) -> None:
+    """Keep a report that names a provider id no message has yet: an SMSC's receipt can
+    arrive before its answer to the send is stored. ``apply_early_reports`` takes it up
+    once that answer lands."""
+    uow.early_reports.park(
+        {
+            "provider": report.provider,
+            "provider_message_id": report.provider_message_id,
+            "report": {
+                "status": report.status.value,
+                "at": report.at.isoformat(),
+                "provider_status": report.provider_status,
+                "cost": report.cost,
+                "currency": report.currency,
+            },
+            "received_at": now,
+        }
+    )
+
+
+def apply_early_reports(
+    uow: UnitOfWork, *, accepted: Sequence[tuple[str, str, str]], now: datetime
+) -> None:
+    """Apply the parked reports of messages whose provider ids were just stored.
+
+    ``accepted`` holds (provider, provider message id, message id) of this unit of work.
+    """
+    by_ref = {(provider, ref): message_id for provider, ref, message_id in accepted}
+    parked = uow.early_reports.take(by_ref)
+    if not parked:
+        return
+    reports = [
+        StatusReport(
+            provider=row["provider"],
+            status=MessageStatus(row["report"]["status"]),
+            at=datetime.fromisoformat(row["report"]["at"]),
+            message_id=by_ref[(row["provider"], row["provider_message_id"])],
+            provider_message_id=row["provider_message_id"],
+            provider_status=row["report"].get("provider_status"),
+            cost=row["report"].get("cost"),
+            currency=row["report"].get("currency"),
+        )
+        for row in parked
+    ]
+    uow.flush()  # the accepted messages' own rows first: the reports move them on
+    record_reports(uow, reports=reports, now=now)
 
 
 def _match(uow: UnitOfWork, reports: Sequence[StatusReport]) -> list[str | None]:

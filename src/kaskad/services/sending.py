@@ -18,7 +18,7 @@ from kaskad.domain.vocabulary import (
     is_failure,
     reaches,
 )
-from kaskad.services import cascading
+from kaskad.services import cascading, reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,7 @@ def record_results(
         messages = uow.notifications.messages_by_ids(ids)
         queued = uow.notifications.outbox_rows(messages)
         moved: list[tuple[dict[str, Any], MessageStatus]] = []
+        accepted: list[tuple[str, str, str]] = []
         for result in results:
             message = messages.get(result.message_id)
             if message is None or result.message_id not in queued:
@@ -103,8 +104,13 @@ def record_results(
             )
             if status is not None and (is_failure(status) or reaches(status, Until.SENT)):
                 moved.append((message, status))
+            if result.outcome is SendOutcome.ACCEPTED and result.provider_message_id:
+                accepted.append((message["provider"], result.provider_message_id, message["id"]))
         if moved:
             _move_cascades(uow, moved, now)
+        if accepted:
+            # A receipt that beat this answer (an SMSC's, on its own connection) waits parked.
+            reports.apply_early_reports(uow, accepted=accepted, now=now)
         uow.commit()
 
 

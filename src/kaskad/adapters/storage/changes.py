@@ -29,6 +29,10 @@ INSERT_ORDER = (
     schema.decisions,
     schema.sandbox_messages,
     schema.sandbox_reports,
+    schema.message_links,
+    schema.clicks,
+    schema.early_reports,
+    schema.inbound_messages,
 )
 KEYS = {
     schema.messages.name: "id",

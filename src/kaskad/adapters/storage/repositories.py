@@ -133,6 +133,12 @@ class ContactRepository:
         rows = _select_in(self._c, select(s.contacts), s.contacts.c.id, ids)
         return {r["id"]: r for r in rows}
 
+    def ids_by_phones(self, phones: Iterable[str]) -> dict[str, str]:
+        """Contact ids by E.164 phone; erased contacts are no one's."""
+        columns = s.contacts.c
+        query = select(columns.phone, columns.id).where(columns.erased_at.is_(None))
+        return {r["phone"]: r["id"] for r in _select_in(self._c, query, columns.phone, phones)}
+
     def insert_missing(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert contacts whose external id is new; a concurrent insert of the same one wins."""
         if rows:

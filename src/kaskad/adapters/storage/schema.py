@@ -56,6 +56,8 @@ contacts = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("erased_at", UTCDateTime()),
     Index("ix_contacts_timezone", "timezone", "id"),
+    # Inbound messages (an SMS reply) find their contact by the sender's number.
+    Index("ix_contacts_phone", "phone"),
 )
 
 events = Table(
@@ -90,6 +92,8 @@ notifications = Table(
     Column("finished_at", UTCDateTime()),
     # The journey run that sent it, woken when its cascade ends.
     Column("run_id", String(40)),
+    # What templates render ``event.*`` from: the API's ``data`` or the journey's event.
+    Column("data", json_type()),
     UniqueConstraint("idempotency_key", "contact_id"),
     Index(
         "ix_notifications_due",
@@ -291,4 +295,77 @@ journey_schedules = Table(
         postgresql_where=text("due_at IS NOT NULL"),
         sqlite_where=text("due_at IS NOT NULL"),
     ),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # The version messages render with; every apply of a changed document makes a new one.
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("template_id", String(100), ForeignKey("templates.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+message_links = Table(
+    "message_links",
+    metadata,
+    # The links a rendered message carries as short links: the token names (message, link).
+    Column("message_id", String(40), primary_key=True),
+    Column("link", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+)
+
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), nullable=False),
+    Column("contact_id", String(40), nullable=False),
+    Column("link", Integer),
+    Column("kind", String(20), nullable=False),
+    Column("url", Text),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_clicks_message", "message_id"),
+    Index("ix_clicks_contact", "contact_id", "at"),
+)
+
+early_reports = Table(
+    "early_reports",
+    metadata,
+    # Reports naming a provider id kaskad has not stored yet (a receipt that beat the
+    # provider's answer to the send): kept until the answer lands, then applied.
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("provider", String(50), nullable=False),
+    Column("provider_message_id", String(200), nullable=False),
+    Column("report", json_type(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_early_reports_ref", "provider", "provider_message_id"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("provider", String(50), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("contact_id", String(40)),
+    Column("text", Text, nullable=False),
+    Column("provider_message_id", String(200)),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_inbound_contact", "contact_id", "received_at"),
+    Index("ix_inbound_provider_ref", "provider", "provider_message_id"),
 )

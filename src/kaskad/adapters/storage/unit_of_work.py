@@ -22,6 +22,12 @@ from kaskad.adapters.storage.repositories import (
     NotificationRepository,
     SandboxRepository,
 )
+from kaskad.adapters.storage.templates import (
+    EarlyReportRepository,
+    InboundRepository,
+    LinkRepository,
+    TemplateRepository,
+)
 
 _WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_GUARD = threading.Lock()
@@ -90,6 +96,10 @@ class UnitOfWork:
         self.journeys = JourneyRepository(conn)
         self.runs = RunRepository(conn, self.changes, self.locks_rows)
         self.schedules = ScheduleRepository(conn, self.locks_rows)
+        self.templates = TemplateRepository(conn)
+        self.links = LinkRepository(conn, self.changes)
+        self.early_reports = EarlyReportRepository(conn, self.changes)
+        self.inbound = InboundRepository(conn, self.changes)
         return self
 
     def flush(self) -> None:
