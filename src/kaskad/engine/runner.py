@@ -36,6 +36,8 @@ from kaskad.services import inbound, reports, runs, sandbox, sending, timers, tr
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+EARLY_REPORTS_KEPT = timedelta(days=7)
+HOUSEKEEPING_EVERY = 3600.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Engine:
         self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
         self._in_flight: dict[asyncio.Task[None], int] = {}
         self.sink = EngineSink(self._apply_reports, self._record_inbound)
+        self._housekeeping_at = 0.0
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._db, wake=self.wake, observe=self._observe)
@@ -271,7 +274,17 @@ class Engine:
             return poll
         return min(poll, max(0.001, (due - self._clock.now()).total_seconds()))
 
+    def housekeeping(self) -> int:
+        """Forget parked receipts whose send never got an answer naming them (a week on)."""
+        with self.uow() as uow:
+            purged = uow.early_reports.purge(self._clock.now() - EARLY_REPORTS_KEPT)
+            uow.commit()
+        return purged
+
     async def _timer_loop(self) -> float:
+        if time.monotonic() >= self._housekeeping_at:
+            self._housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
+            await asyncio.to_thread(self.housekeeping)
         if await asyncio.to_thread(self.advance_timers) >= self._config.claim_batch:
             return 0
         return self._pause_until(await asyncio.to_thread(self._next, "timers"))
