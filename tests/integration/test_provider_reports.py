@@ -112,8 +112,9 @@ def test_a_failure_receipt_before_the_answer_moves_the_cascade_on(
                 schema.messages.c.step
             )
         ).all()
-    assert [tuple(r) for r in rows][0] == ("sms", "undeliverable")
-    assert [tuple(r) for r in rows][1][0] == "email"
+    first, second = rows
+    assert tuple(first) == ("sms", "undeliverable")
+    assert second.channel == "email"
 
 
 def test_unclaimed_parked_receipts_are_forgotten_after_a_week(
@@ -162,7 +163,8 @@ def test_inbound_messages_are_tied_to_their_contact_once(app: App, clock: Virtua
         ).all()
         events = uow.connection.execute(select(schema.events.c.type, schema.events.c.payload)).all()
     assert [r.text for r in rows] == ["STOP", "hello"]
-    assert rows[0].contact_id is not None and rows[1].contact_id is None
+    assert rows[0].contact_id is not None
+    assert rows[1].contact_id is None
     assert [(e.type, e.payload["text"]) for e in events] == [("message.received", "STOP")]
     listed = inbound.list_inbound(app.uow(), contact_external_id="c1", limit=10)
     assert [m["text"] for m in listed] == ["STOP"]
