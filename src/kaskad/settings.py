@@ -21,7 +21,15 @@ from pydantic_settings import (
 from kaskad.domain.vocabulary import Channel
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - the known default
-SANDBOX_OUTCOMES = ("delivered", "seen", "clicked", "undelivered", "undeliverable", "failed")
+SANDBOX_OUTCOMES = (
+    "delivered",
+    "seen",
+    "clicked",
+    "undelivered",
+    "undeliverable",
+    "failed",
+    "throttled",
+)
 
 
 class SandboxSettings(BaseSettings):

@@ -22,6 +22,7 @@ from kaskad.domain.providers import OutgoingMessage, SendResult, StatusReport, W
 from kaskad.domain.vocabulary import Channel, MessageStatus
 
 NAME: Final = "sandbox"
+THROTTLE_S: Final = 1.0
 
 # The sandbox's webhook status names and what they mean to kaskad.
 SANDBOX_STATUS: Final[Mapping[str, MessageStatus]] = {
@@ -134,6 +135,9 @@ class SandboxProvider:
             return SendResult.failed(
                 message.id, "sandbox: rejected by the gateway", MessageStatus.REJECTED
             )
+        if outcome == "throttled":
+            # A gateway over its rate: nothing accepted, try again shortly.
+            return SendResult.retry(message.id, "sandbox: throttled", retry_after=THROTTLE_S)
         provider_id = new_id("sbx")
         uow.sandbox.accept(
             {
