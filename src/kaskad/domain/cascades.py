@@ -28,6 +28,9 @@ class Step:
     until: Until = Until.DELIVERED
     timeout: timedelta = DEFAULT_TIMEOUT
     provider: str | None = None
+    # A stored template rendered for the contact when the message is sent; ``content``
+    # then holds only overrides (e.g. a sender).
+    template: str | None = None
 
 
 class CascadeStatus(StrEnum):

@@ -34,10 +34,19 @@ class NotificationRequest:
     priority: int
     steps: Sequence[Step]
     idempotency_key: str | None = None
+    # What templates see as ``event``: the facts of this notification (amount, merchant…).
+    data: Mapping[str, Any] | None = None
 
 
-def check_content(index: int, channel: Channel, content: Mapping[str, Any]) -> None:
-    """Each group lists alternatives; at least one field of every group must be non-empty."""
+def check_content(
+    index: int, channel: Channel, content: Mapping[str, Any], template: str | None = None
+) -> None:
+    """Each group lists alternatives; at least one field of every group must be non-empty.
+
+    A templated step takes its content from the template (checked when it is stored).
+    """
+    if template is not None:
+        return
     for group in REQUIRED_CONTENT[channel]:
         if not any(isinstance(content.get(k), str) and content[k].strip() for k in group):
             names = " or ".join(f"`{k}`" for k in group)
@@ -52,4 +61,4 @@ def check_steps(steps: Sequence[Step]) -> None:
     if len(steps) > MAX_STEPS:
         raise InvalidNotification("cascade", f"a cascade has at most {MAX_STEPS} steps")
     for index, step in enumerate(steps):
-        check_content(index, step.channel, step.content)
+        check_content(index, step.channel, step.content, step.template)

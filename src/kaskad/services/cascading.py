@@ -40,6 +40,7 @@ def steps_to_json(steps: Iterable[Step]) -> list[dict[str, Any]]:
             "until": step.until.value,
             "timeout_s": step.timeout.total_seconds(),
             "provider": step.provider,
+            **({"template": step.template} if step.template else {}),
         }
         for step in steps
     ]
@@ -53,6 +54,7 @@ def steps_from_json(raw: Iterable[Mapping[str, Any]]) -> list[Step]:
             until=Until(item["until"]),
             timeout=timedelta(seconds=item["timeout_s"]),
             provider=item["provider"],
+            template=item.get("template"),
         )
         for item in raw
     ]
@@ -182,7 +184,7 @@ def _send_step(uow: UnitOfWork, item: Tracked, index: int, now: datetime) -> Non
         "channel": step.channel.value,
         "provider": step.provider or "sandbox",
         "address": item.cascade.contact.address(step.channel),
-        "content": dict(step.content),
+        "content": templated(step) if step.template else dict(step.content),
         "status": MessageStatus.QUEUED.value,
         "superseded": False,
         "created_at": now,
@@ -213,6 +215,15 @@ def _send_step(uow: UnitOfWork, item: Tracked, index: int, now: datetime) -> Non
             "lease_until": None,
         }
     )
+
+
+TEMPLATE_KEY = "$template"
+
+
+def templated(step: Step) -> dict[str, Any]:
+    """A templated message's content until it is rendered at send time: the template to
+    render and the step's overrides."""
+    return {TEMPLATE_KEY: step.template, **step.content}
 
 
 def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime, *, by_next: bool) -> None:

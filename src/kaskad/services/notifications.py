@@ -65,6 +65,7 @@ def _accept(
             steps=steps,
             idempotency_key=request.idempotency_key,
             now=now,
+            data=request.data,
         )
         uow.commit()
         return Accepted(notification_id, created=True)
@@ -81,6 +82,7 @@ def create_notification(
     idempotency_key: str | None = None,
     run_id: str | None = None,
     notification_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> str:
     """Store a notification and start its cascade, inside the caller's unit of work."""
     row = {
@@ -97,6 +99,7 @@ def create_notification(
         "updated_at": now,
         "finished_at": None,
         "run_id": run_id,
+        "data": dict(data) if data else None,
     }
     uow.notifications.add(row)
     item = cascading.track_new(row, contact)
@@ -128,7 +131,7 @@ def _routed(index: int, step: Step, routing: Mapping[Channel, str]) -> Step:
             + (f" named {step.provider!r}" if step.provider else ""),
             {"field": f"cascade[{index}].channel"},
         )
-    return Step(step.channel, step.content, step.until, step.timeout, provider)
+    return Step(step.channel, step.content, step.until, step.timeout, provider, step.template)
 
 
 def get_notification(uow: UnitOfWork, *, notification_id: str) -> dict[str, Any]:

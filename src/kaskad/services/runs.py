@@ -442,7 +442,14 @@ def _send(
         now=now,
         run_id=row["id"],
         notification_id=notification_id,
+        data=_event_data(row),
     )
+
+
+def _event_data(row: Row) -> dict[str, Any]:
+    """What a journey's templates see as ``event``: the trigger's payload and type."""
+    trigger = row.get("trigger") or {}
+    return {**(trigger.get("payload") or {}), "type": trigger.get("type")}
 
 
 def _set_attributes(

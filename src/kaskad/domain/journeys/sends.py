@@ -21,6 +21,8 @@ from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel, Until
 MAX_PRIORITY: Final = 1000  # as POST /v1/notifications
 CONTENT_KEY: Final = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
 _KEY_HINT: Final = "a content key is letters, digits and _.:/-"
+TEMPLATE_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+_TEMPLATE_HINT: Final = "a template id is lowercase letters, digits and _.-"
 _FIELD: Final = re.compile(r"^cascade(?:\[(\d+)\])?(?:\.(\w+))?$")
 
 
@@ -65,7 +67,7 @@ def read_cascade(reader: Reader, value: Any, path: Path) -> tuple[CascadeStep, .
     for index, step in enumerate(built):
         if step is not None:
             try:
-                check_content(index, step.channel, step.content)
+                check_content(index, step.channel, step.content, step.template)
             except InvalidNotification as exc:
                 reader.report(_field_path(path, exc.field), str(exc))
     if len(steps) < len(built):
@@ -80,24 +82,41 @@ def read_cascade(reader: Reader, value: Any, path: Path) -> tuple[CascadeStep, .
 
 def _cascade_step(reader: Reader, item: Any, path: Path) -> CascadeStep | None:
     data = reader.mapping(
-        item, path, required=("channel", "content"), optional=("until", "timeout", "provider")
+        item,
+        path,
+        required=("channel",),
+        optional=("content", "template", "until", "timeout", "provider"),
     )
     if data is None:
+        return None
+    if "content" not in data and "template" not in data:
+        reader.report(path, "a channel step needs `content` or `template`")
         return None
     channel = reader.read(
         data, "channel", path, lambda v, p: reader.choice(v, p, Channel, "channel")
     )
     content = reader.read(data, "content", path, lambda v, p: _content(reader, v, p))
+    template = reader.read(
+        data,
+        "template",
+        path,
+        lambda v, p: reader.text(v, p, pattern=TEMPLATE_ID, hint=_TEMPLATE_HINT),
+    )
     until = reader.read(data, "until", path, lambda v, p: reader.choice(v, p, Until, "status"))
     timeout = reader.read(data, "timeout", path, reader.duration)
     provider = reader.read(data, "provider", path, reader.text)
-    parsed = {"until": until, "timeout": timeout, "provider": provider}
-    if channel is None or content is None:
+    parsed = {"until": until, "timeout": timeout, "provider": provider, "template": template}
+    if channel is None or ("content" in data and content is None):
         return None
     if any(key in data and value is None for key, value in parsed.items()):
         return None
     return CascadeStep(
-        channel, content, until or Until.DELIVERED, timeout or DEFAULT_TIMEOUT, provider
+        channel,
+        content or {},
+        until or Until.DELIVERED,
+        timeout or DEFAULT_TIMEOUT,
+        provider,
+        template,
     )
 
 

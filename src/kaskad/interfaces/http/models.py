@@ -90,7 +90,16 @@ class EventBatchOut(BaseModel):
 
 class StepIn(Strict):
     channel: Channel
-    content: dict[str, Any]
+    content: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What to send; with `template`, only overrides (e.g. `sender`)",
+    )
+    template: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$",
+        description="A stored template, rendered for the contact at send time",
+        examples=["payment_confirmed"],
+    )
     until: Until = Until.DELIVERED
     timeout: str | float | None = Field(None, examples=["60s"])
     provider: str | None = None
@@ -102,6 +111,11 @@ class NotificationIn(Strict):
     priority: int | None = Field(None, ge=0, le=1000)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     cascade: list[StepIn] = Field(min_length=1, max_length=10)
+    data: dict[str, Any] | None = Field(
+        None,
+        description="What templates see as `event` (e.g. `{{ event.amount }}`)",
+        examples=[{"amount": 250.0, "merchant": "Silpo"}],
+    )
 
     model_config = ConfigDict(
         extra="forbid",

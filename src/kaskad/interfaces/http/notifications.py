@@ -31,13 +31,16 @@ def _request(body: NotificationIn) -> NotificationRequest:
                 f"cascade[{index}].timeout: {exc}",
                 [{"field": f"cascade[{index}].timeout", "message": str(exc)}],
             ) from exc
-        steps.append(Step(step.channel, step.content, step.until, timeout, step.provider))
+        steps.append(
+            Step(step.channel, step.content, step.until, timeout, step.provider, step.template)
+        )
     return NotificationRequest(
         contact=body.contact,
         category=body.category,
         priority=body.priority if body.priority is not None else DEFAULT_PRIORITY[body.category],
         steps=steps,
         idempotency_key=body.idempotency_key,
+        data=body.data,
     )
 
 
