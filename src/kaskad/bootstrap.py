@@ -10,14 +10,16 @@ from datetime import timedelta
 from sqlalchemy import Engine as DbEngine
 
 from kaskad.adapters.channels.sandbox import SandboxDelays, SandboxProvider, SandboxWebhook
+from kaskad.adapters.channels.sms.smpp import SmppConfig, SmppProvider
 from kaskad.adapters.storage.database import create_db_engine, is_current, upgrade
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import Provider, WebhookParser
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, SystemClock
 from kaskad.engine.runner import Engine, EngineConfig
+from kaskad.services.rendering import Tracking
 from kaskad.services.sending import RetryPolicy
-from kaskad.settings import Settings
+from kaskad.settings import ProviderSettings, Settings, SmppProviderSettings
 
 
 class ConfigurationError(ValueError):
@@ -33,6 +35,7 @@ class App:
     webhooks: Mapping[str, WebhookParser]
     routing: Mapping[Channel, str]
     engine: Engine
+    tracking: Tracking
     api_keys: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
@@ -43,6 +46,41 @@ class App:
 
     def migrations_current(self) -> bool:
         return is_current(self.db)
+
+
+def _provider(name: str, configured: ProviderSettings, clock: Clock) -> Provider:
+    """A real gateway from its settings; a missing secret is a configuration error."""
+    try:
+        if isinstance(configured, SmppProviderSettings):
+            return _smpp(name, configured, clock)
+        raise ValueError(f"no adapter for provider type {configured.type!r} in this build")
+    except ValueError as exc:
+        raise ConfigurationError(f"provider {name!r}: {exc}") from exc
+
+
+def _smpp(name: str, c: SmppProviderSettings, clock: Clock) -> Provider:
+    config = SmppConfig(
+        host=c.host,
+        port=c.port,
+        system_id=c.system_id,
+        password=c.secret("password") or "",
+        system_type=c.system_type,
+        bind_mode=c.bind_mode,
+        binds=c.binds,
+        window=c.window,
+        throughput=c.throughput,
+        enquire_link_seconds=c.enquire_link_seconds,
+        reconnect_min=c.reconnect_min_seconds,
+        reconnect_max=c.reconnect_max_seconds,
+        response_timeout=c.response_timeout_seconds,
+        source_addr=c.source_addr or "kaskad",
+        validity=timedelta(seconds=c.validity_seconds) if c.validity_seconds else None,
+        long_messages=c.long_messages,
+        registered_delivery=c.registered_delivery,
+        service_type=c.service_type,
+        receipt_timezone=c.receipt_timezone,
+    )
+    return SmppProvider(name, config, clock=clock)
 
 
 def build(
@@ -75,12 +113,17 @@ def build(
             rng=rng,
         )
         webhooks["sandbox"] = SandboxWebhook()
+    for name, configured in settings.providers.items():
+        providers[name] = _provider(name, configured, clock)
     for channel, name in settings.channels.items():
         if name not in providers:
             raise ConfigurationError(
                 f"channel {channel} routes to provider {name!r}, which is not configured"
                 + (" (the sandbox is disabled)" if name == "sandbox" else "")
             )
+    tracking = Tracking(
+        key=settings.link_key, base_url=settings.base_url, enabled=settings.track_links
+    )
     engine = Engine(
         db,
         clock=clock,
@@ -97,6 +140,7 @@ def build(
             provider_concurrency=settings.provider_concurrency,
             sandbox_reports=settings.sandbox_enabled,
             routing=dict(settings.channels),
+            tracking=tracking,
         ),
     )
     return App(
@@ -107,4 +151,5 @@ def build(
         webhooks=webhooks,
         routing=dict(settings.channels),
         engine=engine,
+        tracking=tracking,
     )

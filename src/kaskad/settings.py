@@ -105,6 +105,9 @@ class SmppProviderSettings(_Secretive):
     validity_seconds: float | None = Field(None, gt=0)
     long_messages: Literal["udh", "sar", "payload"] = "udh"
     registered_delivery: bool = True
+    service_type: str = ""
+    # The zone of the dates in the SMSC's text receipts (SMPP leaves it to the SMSC).
+    receipt_timezone: str = "UTC"
 
 
 class SmtpProviderSettings(_Secretive):
@@ -176,6 +179,9 @@ class Settings(BaseSettings):
     link_signing_key: SecretStr | None = None
     # Rewrite links in rendered templates as tracked short links (a template may opt out).
     track_links: bool = True
+    # For the cost estimate of template previews: the price of one SMS segment.
+    sms_segment_price: float | None = Field(None, ge=0)
+    sms_price_currency: str | None = Field(None, min_length=3, max_length=3)
 
     poll_interval: float = 0.5
     claim_batch: int = 500

@@ -144,11 +144,16 @@ def test_a_crashed_sender_is_resent_with_the_same_reference(app: App, clock: Vir
     """A sender that claimed and sent but died before recording: after its lease runs out the
     message is sent again with the same client reference, and the gateway takes it once."""
     _setup(app, clock, {})
-    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30))
+    claimed = sending.claim_sends(
+        app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30)
+    ).messages
     assert len(claimed) == 1
     asyncio.run(app.providers["sandbox"].send(claimed))  # ...and the process dies here
     assert (
-        sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30)) == []
+        sending.claim_sends(
+            app.uow(), now=clock.now(), limit=10, lease=timedelta(seconds=30)
+        ).messages
+        == []
     )
     clock.advance(timedelta(seconds=31))
     _run(app)
@@ -196,7 +201,9 @@ def test_superseded_message_left_by_a_dead_sender_is_not_sent(
     app: App, clock: VirtualClock
 ) -> None:
     _setup(app, clock, {})
-    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=10))
+    claimed = sending.claim_sends(
+        app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=10)
+    ).messages
     assert [m.channel for m in claimed] == [Channel.VIBER]  # ...and that sender dies
     clock.advance(timedelta(minutes=5))  # viber times out while still leased
     _run(app)
@@ -214,7 +221,9 @@ def test_message_of_an_erased_contact_left_by_a_dead_sender_is_not_sent(
     from kaskad.services import contacts as contact_service
 
     _setup(app, clock, {})
-    claimed = sending.claim_sends(app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=1))
+    claimed = sending.claim_sends(
+        app.uow(), now=clock.now(), limit=10, lease=timedelta(minutes=1)
+    ).messages
     assert len(claimed) == 1  # ...and that sender dies
     contact_service.erase_contact(app.uow(), external_id="c1", now=clock.now())
     clock.advance(timedelta(minutes=2))

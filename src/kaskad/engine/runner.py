@@ -33,6 +33,7 @@ from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, VirtualClock
 from kaskad.engine.sink import EngineSink
 from kaskad.services import inbound, reports, runs, sandbox, sending, timers, triggers
+from kaskad.services.rendering import NO_TRACKING, Tracking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class EngineConfig:
     routing: Mapping[Channel, str] = field(default_factory=dict)
     # How often bounce mailboxes are read, in seconds.
     bounce_interval: float = 10.0
+    tracking: Tracking = NO_TRACKING
 
 
 class Engine:
@@ -145,9 +147,23 @@ class Engine:
 
     def claim_sends(self, limit: int) -> list[OutgoingMessage]:
         with _timed("outbox", self._observe):
-            return sending.claim_sends(
-                self.uow(), now=self._clock.now(), limit=limit, lease=self._config.lease
+            claim = sending.claim_sends(
+                self.uow(),
+                now=self._clock.now(),
+                limit=limit,
+                lease=self._config.lease,
+                tracking=self._config.tracking,
             )
+        if claim.refused:
+            # Failed before any provider saw them (a template that could not be rendered):
+            # recorded now, so their cascades move on to the next channel.
+            sending.record_results(
+                self.uow(),
+                results=claim.refused,
+                now=self._clock.now(),
+                retry=self._config.retry,
+            )
+        return claim.messages
 
     async def send_claimed(self, claimed: Sequence[OutgoingMessage]) -> None:
         by_provider: dict[str, list[OutgoingMessage]] = {}

@@ -18,7 +18,8 @@ from kaskad.domain.vocabulary import (
     is_failure,
     reaches,
 )
-from kaskad.services import cascading, reports
+from kaskad.services import cascading, rendering, reports
+from kaskad.services.rendering import NO_TRACKING, Tracking
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +35,36 @@ class RetryPolicy:
         return delay
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Messages leased for sending, and those refused before any provider saw them (a
+    template that could not be rendered), to record as failed."""
+
+    messages: list[OutgoingMessage]
+    refused: list[SendResult]
+
+
 def claim_sends(
-    uow: UnitOfWork, *, now: datetime, limit: int, lease: timedelta
-) -> list[OutgoingMessage]:
+    uow: UnitOfWork,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    tracking: Tracking = NO_TRACKING,
+) -> Claim:
     """Lease due outbox rows to this sender; a sender that dies lets its lease run out, and
-    the next one resends with the same client reference."""
+    the next one resends with the same client reference (and the content rendered the
+    first time)."""
     with uow:
         rows = uow.notifications.claim_outbox(now, limit)
         if not rows:
-            return []
+            return Claim([], [])
         messages = uow.notifications.messages_by_ids(r["message_id"] for r in rows)
         # No notification locks here: a claim must never wait on a cascade being advanced,
         # or the two would deadlock over the outbox row (see cascading._supersede).
         owners = uow.notifications.summaries(m["notification_id"] for m in messages.values())
         claimed: list[OutgoingMessage] = []
+        live: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for row in rows:
             message = messages[row["message_id"]]
             if message["status"] != MessageStatus.QUEUED.value:
@@ -64,21 +81,52 @@ def claim_sends(
             uow.notifications.set_outbox(
                 row["message_id"], {"lease_until": now + lease, "attempts": attempt}
             )
-            claimed.append(
-                OutgoingMessage(
-                    id=message["id"],
-                    notification_id=message["notification_id"],
-                    contact_id=message["contact_id"],
-                    channel=Channel(message["channel"]),
-                    provider=message["provider"],
-                    address=message["address"] or "",
-                    content=message["content"],
-                    category=Category(owner["category"]),
-                    attempt=attempt,
-                )
-            )
+            live.append((dict(message), {**owner, "attempt": attempt}))
+        refused = _render(uow, live, tracking)
+        for message, owner in live:
+            if message["id"] not in refused:
+                claimed.append(_outgoing(message, owner))
         uow.commit()
-        return claimed
+        return Claim(claimed, [SendResult.failed(m, why) for m, why in refused.items()])
+
+
+def _render(
+    uow: UnitOfWork, live: list[tuple[dict[str, Any], dict[str, Any]]], tracking: Tracking
+) -> dict[str, str]:
+    """Render the templated messages among those claimed, in place; return the reasons of
+    those that could not be rendered."""
+    templated = [m for m, _ in live if rendering.is_templated(m["content"])]
+    if not templated:
+        return {}
+    categories = {m["notification_id"]: o["category"] for m, o in live}
+    done, failed = rendering.render_messages(uow, templated, categories, tracking)
+    for message in templated:
+        rendered = done.get(message["id"])
+        if rendered is None:
+            continue
+        message["content"] = rendered.content
+        uow.notifications.set_message(message["id"], {"content": rendered.content})
+        uow.links.add(
+            [
+                {"message_id": message["id"], "link": index, "url": url}
+                for index, url in enumerate(rendered.links)
+            ]
+        )
+    return failed
+
+
+def _outgoing(message: dict[str, Any], owner: dict[str, Any]) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=message["id"],
+        notification_id=message["notification_id"],
+        contact_id=message["contact_id"],
+        channel=Channel(message["channel"]),
+        provider=message["provider"],
+        address=message["address"] or "",
+        content=message["content"],
+        category=Category(owner["category"]),
+        attempt=owner["attempt"],
+    )
 
 
 def record_results(

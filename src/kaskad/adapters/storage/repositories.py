@@ -249,6 +249,12 @@ class NotificationRepository:
         query = select(columns.id, columns.category, columns.status)
         return {r["id"]: r for r in _select_in(self._c, query, columns.id, ids)}
 
+    def data_of(self, ids: Iterable[str]) -> dict[str, Any]:
+        """What templates see as ``event``, per notification."""
+        columns = s.notifications.c
+        query = select(columns.id, columns.data)
+        return {r["id"]: r["data"] for r in _select_in(self._c, query, columns.id, ids)}
+
     def lock_ids(self, ids: Iterable[str]) -> None:
         """Lock notifications without loading them (PostgreSQL; SQLite is already locked)."""
         if self._locks:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from kaskad.adapters import logs
 from kaskad.bootstrap import App, ConfigurationError, build
-from kaskad.interfaces.cli import contacts_import, demo, journeys
+from kaskad.interfaces.cli import contacts_import, demo, journeys, providers, templates
 from kaskad.services import apikeys
 from kaskad.services.errors import Invalid
 from kaskad.settings import Settings
@@ -28,6 +28,8 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(key_cli, name="apikey")
 cli.add_typer(contacts_cli, name="contacts")
 cli.add_typer(journeys.journeys_cli, name="journeys")
+cli.add_typer(templates.templates_cli, name="templates")
+cli.add_typer(providers.providers_cli, name="providers")
 err = Console(stderr=True)
 log = logging.getLogger("kaskad")
 

@@ -17,10 +17,13 @@ from kaskad.interfaces.http import (
     contacts,
     errors,
     events,
+    gateways,
     journeys,
+    links,
     notifications,
     ops,
     sandbox,
+    templates,
     webhooks,
 )
 from kaskad.interfaces.http.errors import error_response
@@ -64,7 +67,8 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
     api.state.kaskad = app
     api.state.event_group = events.group_commit(app)
     errors.install(api)
-    for module in (contacts, events, notifications, journeys, webhooks, ops):
+    routers = (contacts, events, notifications, journeys, templates, gateways, webhooks, ops)
+    for module in (*routers, links):
         api.include_router(module.router)
     if app.settings.sandbox_enabled:
         api.include_router(sandbox.router)

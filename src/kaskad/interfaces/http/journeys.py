@@ -3,15 +3,11 @@ see how many runs are at each step, and simulate a journey for one contact."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from kaskad.domain.journeys.definition import (
     ApiTrigger,
@@ -23,6 +19,7 @@ from kaskad.domain.journeys.definition import (
 )
 from kaskad.interfaces import simulation
 from kaskad.interfaces.http.deps import AppDep, Authorized
+from kaskad.interfaces.http.documents import Body, problems_by_path, read_body
 from kaskad.interfaces.http.errors import ApiError
 from kaskad.interfaces.http.journey_models import (
     AppliedOut,
@@ -39,12 +36,10 @@ from kaskad.interfaces.http.journey_models import (
 )
 from kaskad.services import journeys, run_views, runs
 from kaskad.services.definitions import check
-from kaskad.services.errors import Invalid
 from kaskad.services.journeys import JourneyStatus
 
 router = APIRouter(prefix="/v1", tags=["journeys"], dependencies=[Authorized])
 
-YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 TRIGGER_KINDS: Final[dict[type, str]] = {
     EventTrigger: "event",
     SegmentTrigger: "segment",
@@ -69,7 +64,6 @@ _BODY: Final[dict[str, Any]] = {
 class Document:
     source: str
     activate: bool
-    # Sent as a JSON object: the text is ours, so its line numbers would mean nothing.
     from_object: bool
 
 
@@ -80,47 +74,18 @@ async def document(
     ] = None,
 ) -> Document:
     """The journey from the body: a JSON envelope, or the document with a YAML type."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if kind in YAML_TYPES:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(400, "bad_request", "the journey document is not UTF-8 text") from None
-        return Document(text, True if activate is None else activate, from_object=False)
-    if kind != "application/json" and not kind.endswith("+json"):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            'send JSON ({"source": "..."} or {"definition": {...}}) or the document itself '
-            "with Content-Type: application/yaml",
-        )
-    try:
-        envelope = JourneyIn.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-    chosen = envelope.activate if envelope.activate is not None else activate
-    if envelope.definition is not None:
-        text = json.dumps(envelope.definition, indent=2, ensure_ascii=False)
-        return Document(text, True if chosen is None else chosen, from_object=True)
-    return Document(envelope.source or "", True if chosen is None else chosen, from_object=False)
+    body, envelope = await read_body(request, JourneyIn, "journey")
+    chosen = (
+        envelope.activate if envelope is not None and envelope.activate is not None else activate
+    )
+    return Document(body.source, True if chosen is None else chosen, body.from_object)
 
 
 DocumentDep = Annotated[Document, Depends(document)]
 
 
-@contextmanager
-def _problems_for(doc: Document) -> Iterator[None]:
-    """Problems in a journey sent as an object are reported by path, without lines."""
-    try:
-        yield
-    except Invalid as exc:
-        if exc.code != "invalid_journey" or not doc.from_object:
-            raise
-        details = [{**d, "line": None} for d in exc.details or []]
-        first = details[0] if details else None
-        message = f"{first['path'] or 'journey'}: {first['message']}" if first else exc.message
-        raise Invalid(exc.code, message, details) from None
+def _problems_for(doc: Document) -> AbstractContextManager[None]:
+    return problems_by_path(Body(doc.source, doc.from_object), "invalid_journey", "journey")
 
 
 def trigger_kind(trigger: Trigger) -> str:
