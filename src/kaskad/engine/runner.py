@@ -145,7 +145,7 @@ class Engine:
                 except Exception:
                     log.exception("provider %s did not stop cleanly", provider.name)
 
-    def claim_sends(self, limit: int) -> list[OutgoingMessage]:
+    def claim_sends(self, limit: int) -> sending.Claim:
         with _timed("outbox", self._observe):
             claim = sending.claim_sends(
                 self.uow(),
@@ -163,7 +163,7 @@ class Engine:
                 now=self._clock.now(),
                 retry=self._config.retry,
             )
-        return claim.messages
+        return claim
 
     async def send_claimed(self, claimed: Sequence[OutgoingMessage]) -> None:
         by_provider: dict[str, list[OutgoingMessage]] = {}
@@ -191,10 +191,10 @@ class Engine:
         )
 
     async def drain_outbox_once(self) -> int:
-        claimed = await asyncio.to_thread(self.claim_sends, self._config.claim_batch)
-        if claimed:
-            await self.send_claimed(claimed)
-        return len(claimed)
+        claim = await asyncio.to_thread(self.claim_sends, self._config.claim_batch)
+        if claim.messages:
+            await self.send_claimed(claim.messages)
+        return len(claim.messages) + len(claim.refused)
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Do everything due now until nothing is left; for tests and simulations."""
@@ -334,9 +334,10 @@ class Engine:
         free = self._capacity()
         if free <= 0:
             return self._config.poll_interval
-        claimed = await asyncio.to_thread(self.claim_sends, min(free, self._config.claim_batch))
+        claim = await asyncio.to_thread(self.claim_sends, min(free, self._config.claim_batch))
+        claimed = claim.messages
         if not claimed:
-            return self._config.poll_interval
+            return 0 if claim.refused else self._config.poll_interval
         task = asyncio.create_task(self.send_claimed(claimed))
         self._in_flight[task] = len(claimed)
         task.add_done_callback(self._sent)

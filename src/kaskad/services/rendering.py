@@ -176,4 +176,4 @@ def track_sample(content: dict[str, Any], channel: Channel, tracking: Tracking) 
     _track(content, channel, SAMPLE_MESSAGE, tracking)
 
 
-SAMPLE_MESSAGE: Final = "msg_0000000000AAAAAAAAAAAAAAAA"
+SAMPLE_MESSAGE: Final = "msg_" + "0" * 26

@@ -50,6 +50,9 @@ def apply_template(
         live = uow.templates.version(template.id, row["version"]) if row else None
         created = live is None or live["digest"] != digest
         version = (row["version"] if row else 0) + (1 if created else 0)
+        values = {"name": template.name, "version": version, "updated_at": now}
+        if row is None:
+            uow.templates.insert({"id": template.id, "created_at": now, **values})
         if created:
             uow.templates.add_version(
                 {
@@ -60,10 +63,7 @@ def apply_template(
                     "created_at": now,
                 }
             )
-        values = {"name": template.name, "version": version, "updated_at": now}
-        if row is None:
-            uow.templates.insert({"id": template.id, "created_at": now, **values})
-        else:
+        if row is not None:
             uow.templates.update(template.id, values)
         uow.commit()
     remember(uow.database, template.id, version, template)
