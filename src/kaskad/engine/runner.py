@@ -29,7 +29,7 @@ from kaskad.domain.providers import (
     SendResult,
     StatusReport,
 )
-from kaskad.domain.vocabulary import Channel
+from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel
 from kaskad.engine.clock import Clock, VirtualClock
 from kaskad.engine.sink import EngineSink
 from kaskad.services import inbound, reports, runs, sandbox, sending, timers, triggers
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EARLY_REPORTS_KEPT = timedelta(days=7)
 HOUSEKEEPING_EVERY = 3600.0  # seconds
+# Priorities from here up (transactional and security by default) are claimed even when a
+# sender is full of bulk sends.
+URGENT_PRIORITY = DEFAULT_PRIORITY[Category.TRANSACTIONAL]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ class Engine:
                 except Exception:
                     log.exception("provider %s did not stop cleanly", provider.name)
 
-    def claim_sends(self, limit: int) -> sending.Claim:
+    def claim_sends(self, limit: int, min_priority: int | None = None) -> sending.Claim:
         with _timed("outbox", self._observe):
             claim = sending.claim_sends(
                 self.uow(),
@@ -153,6 +156,7 @@ class Engine:
                 limit=limit,
                 lease=self._config.lease,
                 tracking=self._config.tracking,
+                min_priority=min_priority,
             )
         if claim.refused:
             # Failed before any provider saw them (a template that could not be rendered):
@@ -332,9 +336,18 @@ class Engine:
     async def _outbox_loop(self) -> float:
         """Claim while there is capacity; sends run as tasks so claiming never waits on them."""
         free = self._capacity()
-        if free <= 0:
-            return self._config.poll_interval
-        claim = await asyncio.to_thread(self.claim_sends, min(free, self._config.claim_batch))
+        urgent_only = free <= 0
+        if urgent_only:
+            # Full of bulk sends: an OTP or a security alert must not wait for them to
+            # finish. Urgent messages have a lane of their own on top of the capacity.
+            free = self._config.claim_batch + free
+            if free <= 0:
+                return self._config.poll_interval
+        claim = await asyncio.to_thread(
+            self.claim_sends,
+            min(free, self._config.claim_batch),
+            URGENT_PRIORITY if urgent_only else None,
+        )
         claimed = claim.messages
         if not claimed:
             return 0 if claim.refused else self._config.poll_interval

@@ -51,12 +51,13 @@ def claim_sends(
     limit: int,
     lease: timedelta,
     tracking: Tracking = NO_TRACKING,
+    min_priority: int | None = None,
 ) -> Claim:
     """Lease due outbox rows to this sender; a sender that dies lets its lease run out, and
     the next one resends with the same client reference (and the content rendered the
     first time)."""
     with uow:
-        rows = uow.notifications.claim_outbox(now, limit)
+        rows = uow.notifications.claim_outbox(now, limit, min_priority)
         if not rows:
             return Claim([], [])
         messages = uow.notifications.messages_by_ids(r["message_id"] for r in rows)

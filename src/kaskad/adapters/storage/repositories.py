@@ -336,12 +336,15 @@ class NotificationRepository:
         rows = _select_in(self._c, query, s.outbox.c.message_id, message_ids)
         return {r["message_id"]: r for r in rows}
 
-    def claim_outbox(self, now: datetime, limit: int) -> list[Row]:
+    def claim_outbox(self, now: datetime, limit: int, min_priority: int | None = None) -> list[Row]:
+        """Due, unleased outbox rows, highest priority first; ``min_priority`` only those
+        at or above it (the urgent lane a busy sender still takes)."""
         query: Select[Any] = (
             select(s.outbox)
             .where(
                 s.outbox.c.due_at <= now,
                 or_(s.outbox.c.lease_until.is_(None), s.outbox.c.lease_until <= now),
+                *([s.outbox.c.priority >= min_priority] if min_priority is not None else []),
             )
             .order_by(s.outbox.c.priority.desc(), s.outbox.c.due_at)
             .limit(limit)
