@@ -77,19 +77,24 @@ def test_urgent_messages_are_claimed_when_bulk_fills_the_sender(
 
     async def main() -> None:
         engine._loop = asyncio.get_running_loop()  # type: ignore[attr-defined]
-        engine._in_flight[asyncio.create_task(asyncio.sleep(0))] = batch * 4 - 1  # type: ignore[attr-defined]
+        bulk = engine._bulk  # type: ignore[attr-defined]
+        bulk.tasks[asyncio.create_task(asyncio.sleep(0))] = batch * 4 - 1
         await engine._outbox_loop()  # one slot left: one marketing message
         await _settle()
         assert gateway.seen == [Category.MARKETING]
         await asyncio.to_thread(_queue, app, clock, Category.SECURITY, 1)
-        await engine._outbox_loop()  # full now: only the urgent lane
+        await engine._outbox_loop()  # the bulk lane is full: it takes nothing
+        await _settle()
+        assert gateway.seen == [Category.MARKETING]
+        await engine._urgent_loop()  # the urgent lane takes the security message
         await _settle()
         assert gateway.seen == [Category.MARKETING, Category.SECURITY]
-        await engine._outbox_loop()  # nothing urgent left: the marketing ones wait
+        await engine._urgent_loop()  # and never marketing
         await _settle()
         assert gateway.seen == [Category.MARKETING, Category.SECURITY]
         gateway.release.set()
-        await asyncio.gather(*list(engine._in_flight))  # type: ignore[attr-defined]
+        lanes = [*bulk.tasks, *engine._urgent.tasks]  # type: ignore[attr-defined]
+        await asyncio.gather(*lanes)
 
     asyncio.run(main())
     with app.uow() as uow:

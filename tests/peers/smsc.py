@@ -36,6 +36,8 @@ one object per line back: ``{"ok": true, ...}`` or ``{"ok": false, "error": "...
 - ``{"cmd": "send", "command_id": 21, "body": "<hex>"}``: send a request of any kind
   (enquire_link, unbind, something the ESME does not know) to every bound session;
   ``{"cmd": "raw", "hex": "…"}``: write bytes as they are, framing or not.
+- ``{"cmd": "arrivals", "destinations": [...]}``: when each destination's first submit_sm
+  was read off the socket (``time.time()``), for latency measurements.
 - ``{"cmd": "state"}``: everything recorded (below); ``{"cmd": "summary"}``: the same
   without the per-PDU lists (``deliver_resp_statuses`` counts the deliver_sm_resp by
   command_status instead), small enough to poll; ``{"cmd": "reset"}``: forget the records
@@ -379,6 +381,7 @@ class Session(asyncio.Protocol):
         self.open = False
         self.inflight = 0
         self.last_read = time.monotonic()
+        self.read_at = time.time()
         self.pending_delivers: set[int] = set()
         self.loop = asyncio.get_running_loop()
 
@@ -420,6 +423,7 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
+        self.read_at = time.time()  # wall clock: compared with another process's
         if not self.open:
             return  # dropped: waiting for the ESME to close
         self.buffer += data
@@ -516,6 +520,7 @@ class Session(asyncio.Protocol):
                 "tlvs": sorted(t.tag for t in submit.tlvs),
                 "status": status,
                 "message_id": message_id,
+                "at": self.read_at,
             }
         )
         if status:
@@ -598,6 +603,16 @@ def control(smsc: Smsc, request: dict[str, Any]) -> dict[str, Any]:
         for session in smsc.bound():
             session.write(bytes.fromhex(str(request["hex"])))
         return {}
+    if cmd == "arrivals":
+        # When each of these destinations' first submit_sm was read off the socket.
+        wanted = {str(d) for d in request.get("destinations", [])}
+        first: dict[str, float] = {}
+        for submit in smsc.records.submits:
+            if submit["destination"] in wanted:
+                first.setdefault(submit["destination"], submit["at"])
+        submits = smsc.records.submits
+        first_at = submits[0]["at"] if submits else None
+        return {"arrivals": first, "submits": len(submits), "first_at": first_at}
     if cmd == "reset":
         smsc.records = Records()
         return {}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EARLY_REPORTS_KEPT = timedelta(days=7)
 HOUSEKEEPING_EVERY = 3600.0  # seconds
+SWITCH_INTERVAL_S = 0.0005
 # Priorities from here up (transactional and security by default) are claimed even when a
 # sender is full of bulk sends.
 URGENT_PRIORITY = DEFAULT_PRIORITY[Category.TRANSACTIONAL]
@@ -79,9 +82,12 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: dict[str, asyncio.Event] = {}
         self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
-        self._in_flight: dict[asyncio.Task[None], int] = {}
         self.sink = EngineSink(self._apply_reports, self._record_inbound)
         self._housekeeping_at = 0.0
+        # Each lane claims on a thread of its own: an OTP's claim must queue neither behind
+        # a bulk claim nor behind the transactions recording results in the shared pool.
+        self._bulk = _Lane("bulk")
+        self._urgent = _Lane("urgent")
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._db, wake=self.wake, observe=self._observe)
@@ -244,15 +250,20 @@ class Engine:
         if loop is None or loop.is_closed():
             return
         for name, event in self._events.items():
-            if kinds is None or name in kinds:
+            if kinds is None or name in kinds or (name == "urgent" and "outbox" in kinds):
                 loop.call_soon_threadsafe(event.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        # The loop thread (sockets to gateways, wake-ups) shares the GIL with the threads
+        # writing results and receipts; Python's default 5 ms turns lets one long write
+        # hold an OTP's submit for many of them. Shorter turns keep the loop responsive.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         loops: dict[str, Callable[[], Awaitable[float]]] = {
             "timers": self._timer_loop,
             "runs": self._runs_loop,
             "outbox": self._outbox_loop,
+            "urgent": self._urgent_loop,
         }
         if self._config.sandbox_reports:
             loops["reports"] = self._reports_loop
@@ -335,39 +346,37 @@ class Engine:
 
     async def _outbox_loop(self) -> float:
         """Claim while there is capacity; sends run as tasks so claiming never waits on them."""
-        free = self._capacity()
-        urgent_only = free <= 0
-        if urgent_only:
-            # Full of bulk sends: an OTP or a security alert must not wait for them to
-            # finish. Urgent messages have a lane of their own on top of the capacity.
-            free = self._config.claim_batch + free
-            if free <= 0:
-                return self._config.poll_interval
-        claim = await asyncio.to_thread(
-            self.claim_sends,
-            min(free, self._config.claim_batch),
-            URGENT_PRIORITY if urgent_only else None,
+        return await self._drain_lane(self._bulk, None, self._config.claim_batch * 4)
+
+    async def _urgent_loop(self) -> float:
+        """The urgent lane: transactional and security messages claimed by a loop and a
+        thread of their own, beside the bulk claims and whatever they hold, so an OTP
+        never waits for a campaign's batch to be claimed or sent."""
+        return await self._drain_lane(self._urgent, URGENT_PRIORITY, self._config.claim_batch)
+
+    async def _drain_lane(self, lane: _Lane, min_priority: int | None, capacity: int) -> float:
+        free = capacity - lane.in_flight
+        if free <= 0:
+            return self._config.poll_interval
+        claim = await asyncio.get_running_loop().run_in_executor(
+            lane.thread, self.claim_sends, min(free, self._config.claim_batch), min_priority
         )
         claimed = claim.messages
         if not claimed:
             return 0 if claim.refused else self._config.poll_interval
         task = asyncio.create_task(self.send_claimed(claimed))
-        self._in_flight[task] = len(claimed)
-        task.add_done_callback(self._sent)
+        lane.tasks[task] = len(claimed)
+        task.add_done_callback(lambda done: self._sent(lane, done))
         return 0 if len(claimed) >= self._config.claim_batch // 2 else 0.001
 
-    def _capacity(self) -> int:
-        """Messages this process may still take on; bounded so leases never run out in a queue."""
-        return self._config.claim_batch * 4 - sum(self._in_flight.values())
-
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+    def _sent(self, lane: _Lane, task: asyncio.Task[None]) -> None:
+        lane.tasks.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error(
                 "send batch failed; leases will expire and it will be retried",
                 exc_info=task.exception(),
             )
-        self.wake(("outbox", "reports"))  # room for more sends; the sandbox's reports are due
+        self.wake(("outbox", "urgent", "reports"))  # room for more; the sandbox reports
 
 
 async def _guarded(provider: Provider, batch: list[OutgoingMessage]) -> Sequence[SendResult]:
@@ -383,6 +392,18 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout)
     event.clear()
+
+
+class _Lane:
+    """One way messages leave the outbox: its claiming thread and its sends in flight."""
+
+    def __init__(self, name: str) -> None:
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix=f"kaskad-claim-{name}")
+        self.tasks: dict[asyncio.Task[None], int] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self.tasks.values())
 
 
 class _timed:
