@@ -6,20 +6,27 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine as DbEngine
 
+from kaskad.adapters.channels.email import DsnWebhook, MaildirBounces, SmtpConfig, SmtpProvider
 from kaskad.adapters.channels.sandbox import SandboxDelays, SandboxProvider, SandboxWebhook
 from kaskad.adapters.channels.sms.smpp import SmppConfig, SmppProvider
 from kaskad.adapters.storage.database import create_db_engine, is_current, upgrade
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
-from kaskad.domain.providers import Provider, WebhookParser
+from kaskad.domain.providers import BounceSource, Provider, WebhookParser
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, SystemClock
 from kaskad.engine.runner import Engine, EngineConfig
 from kaskad.services.rendering import Tracking
 from kaskad.services.sending import RetryPolicy
-from kaskad.settings import ProviderSettings, Settings, SmppProviderSettings
+from kaskad.settings import (
+    ProviderSettings,
+    Settings,
+    SmppProviderSettings,
+    SmtpProviderSettings,
+)
 
 
 class ConfigurationError(ValueError):
@@ -53,7 +60,7 @@ def _provider(name: str, configured: ProviderSettings, clock: Clock) -> Provider
     try:
         if isinstance(configured, SmppProviderSettings):
             return _smpp(name, configured, clock)
-        raise ValueError(f"no adapter for provider type {configured.type!r} in this build")
+        return _smtp(name, configured)
     except ValueError as exc:
         raise ConfigurationError(f"provider {name!r}: {exc}") from exc
 
@@ -81,6 +88,50 @@ def _smpp(name: str, c: SmppProviderSettings, clock: Clock) -> Provider:
         receipt_timezone=c.receipt_timezone,
     )
     return SmppProvider(name, config, clock=clock)
+
+
+def _smtp(name: str, c: SmtpProviderSettings) -> Provider:
+    key_file = c.dkim_key_file
+    try:
+        key = Path(key_file).read_bytes() if key_file else None
+    except OSError as exc:
+        raise ValueError(f"dkim_key_file {key_file!r}: {exc.strerror}") from exc
+    config = SmtpConfig(
+        host=c.host,
+        port=c.port,
+        security=c.security,
+        username=c.username,
+        password=c.secret("password"),
+        from_address=c.from_address,
+        reply_to=c.reply_to,
+        timeout=c.timeout_seconds,
+        concurrency=c.concurrency,
+        verify_tls=c.verify_tls,
+        ca_file=c.ca_file,
+        dkim_selector=c.dkim_selector,
+        dkim_domain=c.dkim_domain,
+        dkim_private_key=key,
+        attachments_dir=c.attachments_dir,
+    )
+    return SmtpProvider(name, config)
+
+
+def _bounces(settings: Settings) -> tuple[list[BounceSource], dict[str, WebhookParser]]:
+    """Bounce mailboxes to read, and DSN webhooks, of the SMTP providers."""
+    sources: list[BounceSource] = []
+    hooks: dict[str, WebhookParser] = {}
+    for name, c in settings.providers.items():
+        if not isinstance(c, SmtpProviderSettings):
+            continue
+        if c.bounce_maildir:
+            sources.append(MaildirBounces(name, c.bounce_maildir))
+        try:
+            secret = c.secret("bounce_webhook_secret")
+        except ValueError as exc:
+            raise ConfigurationError(f"provider {name!r}: {exc}") from exc
+        if secret:  # unsigned, anyone could mark anyone's mail undeliverable
+            hooks[name] = DsnWebhook(name, secret)
+    return sources, hooks
 
 
 def build(
@@ -115,6 +166,8 @@ def build(
         webhooks["sandbox"] = SandboxWebhook()
     for name, configured in settings.providers.items():
         providers[name] = _provider(name, configured, clock)
+    bounces, dsn_hooks = _bounces(settings)
+    webhooks.update(dsn_hooks)
     for channel, name in settings.channels.items():
         if name not in providers:
             raise ConfigurationError(
@@ -129,6 +182,7 @@ def build(
         clock=clock,
         providers=providers,
         observe=observe,
+        bounces=bounces,
         config=EngineConfig(
             claim_batch=settings.claim_batch,
             poll_interval=settings.poll_interval,
