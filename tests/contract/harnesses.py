@@ -8,23 +8,34 @@ itself (``test_provider_contract.py``) is written once against this interface.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kaskad.adapters.channels.email import SmtpConfig, SmtpProvider, parse_dsn
 from kaskad.adapters.channels.sandbox import (
     SandboxDelays,
     SandboxProvider,
     SandboxWebhook,
     report_body,
 )
+from kaskad.adapters.channels.sms import SmppConfig, SmppProvider
 from kaskad.adapters.storage.database import create_db_engine
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.ids import new_id
-from kaskad.domain.providers import OutgoingMessage, Provider, SendResult, StatusReport
+from kaskad.domain.providers import (
+    InboundMessage,
+    OutgoingMessage,
+    Provider,
+    SendResult,
+    StatusReport,
+)
 from kaskad.domain.vocabulary import Category, Channel
 from kaskad.engine.clock import VirtualClock
+from tests.peers.smsc import start_smsc
+from tests.peers.smtp_server import PASSWORD, USER, smtp_server
 
 
 class Harness(abc.ABC):
@@ -115,3 +126,143 @@ class SandboxHarness(Harness):
         # The sandbox refuses a client reference it has: a resend never reaches anyone.
         with UnitOfWork(self.db) as uow:
             return len(uow.sandbox.accepted([message.id]))
+
+
+class SmppHarness(Harness):
+    """The SMPP provider beside the SMSC peer process; receipts come on the bind."""
+
+    channel = Channel.SMS
+    content: ClassVar[dict[str, Any]] = {"text": "Your code is 1234"}
+    ok_address = "+380501110001"
+    retry_address = "+380501110002"
+    permanent_address = "+380501110003"
+    idempotent_resend = False  # SMPP has no idempotency key: a resend is a second SMS
+
+    def __init__(self) -> None:
+        self._peer_cm = start_smsc(system_id="kaskad", password="secret")
+        self.peer = self._peer_cm.__enter__()
+        self.peer.call("route", destination=self.permanent_address[1:], command_status=11)
+        self.sink = _Sink()
+        self._providers: list[SmppProvider] = []
+
+    async def _build(self) -> Provider:
+        provider = SmppProvider(
+            "smsc",
+            SmppConfig(
+                port=self.peer.smpp_port,
+                system_id="kaskad",
+                password="secret",
+                reconnect_min=0.05,
+                reconnect_max=0.2,
+            ),
+        )
+        self._providers.append(provider)
+        await provider.start(self.sink)
+        return provider
+
+    async def start(self) -> Provider:
+        return await self._build()
+
+    async def restart(self) -> Provider:
+        return await self._build()
+
+    async def stop(self) -> None:
+        self._peer_cm.__exit__(None, None, None)
+
+    async def reports_for(self, results: Sequence[SendResult]) -> list[StatusReport]:
+        wanted = {r.provider_message_id for r in results}
+        for _ in range(500):
+            if wanted <= {r.provider_message_id for r in self.sink.received}:
+                break
+            await asyncio.sleep(0.01)
+        return list(self.sink.received)
+
+    def received(self, message: OutgoingMessage) -> int:
+        state = self.peer.call("state")
+        return sum(1 for m in state["messages"] if m["destination"] == message.address[1:])
+
+    def message(
+        self, address: str, attempt: int = 1, message_id: str | None = None
+    ) -> OutgoingMessage:
+        sent = super().message(address, attempt, message_id)
+        if address == self.retry_address:
+            self.peer.call("throttle", count=1)
+        return sent
+
+
+class SmtpHarness(Harness):
+    """The SMTP provider beside an aiosmtpd server; delivery comes back as a DSN."""
+
+    channel = Channel.EMAIL
+    content: ClassVar[dict[str, Any]] = {"subject": "Your statement", "text": "Attached."}
+    ok_address = "anna@example.com"
+    retry_address = "busy@example.com"
+    permanent_address = "nobody@example.com"
+    idempotent_resend = False  # a relay takes a second copy; the same Message-ID lets mail
+    # clients fold the two
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._server_cm = smtp_server(tmp_path)
+        self.server = self._server_cm.__enter__()
+        self.server.recorder.script[self.retry_address] = ["451 4.7.1 Try again later"] * 100
+        self.server.recorder.script[self.permanent_address] = ["550 5.1.1 No such user"] * 100
+        self._built: list[SmtpProvider] = []
+
+    def _build(self) -> Provider:
+        provider = SmtpProvider(
+            "mail",
+            SmtpConfig(
+                port=self.server.port,
+                username=USER,
+                password=PASSWORD,
+                from_address="Bank <noreply@bank.example>",
+                ca_file=str(self.server.cert),
+                timeout=10,
+            ),
+        )
+        self._built.append(provider)
+        return provider
+
+    async def start(self) -> Provider:
+        return self._build()
+
+    async def restart(self) -> Provider:
+        return self._build()
+
+    async def stop(self) -> None:
+        self._server_cm.__exit__(None, None, None)
+
+    async def reports_for(self, results: Sequence[SendResult]) -> list[StatusReport]:
+        reports: list[StatusReport] = []
+        for result in results:
+            ours = result.message_id
+            reports.extend(parse_dsn(_delivered_dsn(ours), "mail"))
+        return reports
+
+    def received(self, message: OutgoingMessage) -> int:
+        marker = f"X-Kaskad-Message-Id: {message.id}".encode()
+        return sum(1 for m in self.server.recorder.messages if marker in m["raw"])
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.received: list[StatusReport] = []
+
+    async def reports(self, reports: Sequence[StatusReport]) -> None:
+        self.received.extend(reports)
+
+    async def inbound(self, messages: Sequence[InboundMessage]) -> None:
+        return None
+
+
+def _delivered_dsn(message_id: str) -> bytes:
+    """What a relay sends back for a delivery notification (NOTIFY=SUCCESS)."""
+    return (
+        "From: MAILER-DAEMON@relay.example\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; relay.example\r\n\r\n"
+        "Final-Recipient: rfc822; anna@example.com\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
+        f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nX-Kaskad-Message-Id: {message_id}\r\n\r\n"
+        "--B--\r\n"
+    ).encode()
