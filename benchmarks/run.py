@@ -42,11 +42,20 @@ SELECT generate_series), ids, contacts, times and trigger ids changed:
    sandbox_messages.accepted_at of its run's first message − events.received_at (target
    p99 ≤100 ms). Flagged when the rate received falls below 90% of the rate offered.
 
+Channels (last, PostgreSQL: they empty the cascade tables):
+8. SMS over SMPP from the outbox: 100,000 (20,000) marketing SMS drained by `kaskad worker`
+   over one bind, window 10, to the SMSC peer process (tests/peers/smsc.py), a receipt for
+   each on the same bind; submit_sm/s between 10% and 90% of the drain (target ≥1,000).
+   Meanwhile OTPs are posted to `kaskad api` every 50 ms; latency = the SMSC reading its
+   submit_sm − the API's answer (targets p50 ≤10 ms, p99 ≤50 ms). Then the SMPP provider
+   alone (bench_smpp.py) and SmtpProvider to a local SMTP server process (bench_smtp.py,
+   target ≥300 emails/s).
+
 Server and worker CPU per request/message are reported too: they vary much less than the
 rates when other work shares the machine.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only postgresql|sqlite] [--skip-http]
-                                       [--only-journeys]
+                                       [--only-journeys] [--only-channels]
 """
 
 from __future__ import annotations
@@ -71,6 +80,9 @@ from typing import Any, NoReturn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_channels  # noqa: E402
+import bench_smpp  # noqa: E402
+import bench_smtp  # noqa: E402
 import psycopg  # noqa: E402
 from bench_engine import (  # noqa: E402
     accept_many,
@@ -140,6 +152,10 @@ TARGET_RSS_BYTES_PER_RUN = 0.05  # worker memory per waiting run: none (50 KB fo
 TARGET_STEPS_PER_S = 2000.0
 TARGET_LATENESS_P99_MS = 1000.0
 TARGET_EVENT_SEND_P99_MS = 100.0
+TARGET_SMPP_PER_S = 1000.0
+TARGET_OTP_P50_MS = 10.0
+TARGET_OTP_P99_MS = 50.0
+TARGET_SMTP_PER_S = 300.0
 
 JOURNEYS_ON_POSTGRESQL_ONLY = (
     "PostgreSQL only: their targets are about a deployment with `kaskad api` and several "
@@ -200,6 +216,7 @@ class Suite:
         self.notes: list[str] = []
         self.http_skipped = False
         self.only_journeys = False
+        self.only_channels = False
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -220,6 +237,9 @@ class Suite:
             details["busy_share_before"] = round(busy_share(1.0), 3)
             say(f"  machine CPU busy (other processes) before: {details['busy_share_before']:.0%}")
         try:
+            if self.only_channels:
+                self.channels(kind, url, env, details.setdefault("channels", {}))
+                return
             if not self.only_journeys:
                 if self.wrk is not None:
                     self.http(kind, env, key, details)
@@ -233,6 +253,8 @@ class Suite:
                 self.cascades(kind, url, env, app, details)
             if kind == "postgresql":
                 self.journeys(kind, env, app, api_key, details.setdefault("journeys", {}))
+                if not self.only_journeys:
+                    self.channels(kind, url, env, details.setdefault("channels", {}))
             else:
                 say(f"\n── {kind}: journeys: skipped ({JOURNEYS_ON_POSTGRESQL_ONLY})")
                 self.notes.append(
@@ -240,6 +262,43 @@ class Suite:
                 )
         finally:
             app.db.dispose()
+
+    # -- 8: the real channels (SMPP, SMTP) ------------------------------------------------------
+    def channels(self, kind: str, url: str, env: dict[str, str], details: dict[str, Any]) -> None:
+        """SMS through the SMSC peer (from the outbox, OTPs during a bulk drain), SMPP alone,
+        and SMTP; last, because it empties the cascade tables."""
+        quick = self.plan is QUICK
+        with section(f"{kind}: SMS over SMPP from the outbox, OTPs during a bulk drain"):
+            drained = bench_channels.smpp(url, env, self.log_dir, quick=quick)
+            details["smpp_drain"] = drained
+            flags = [drained["error"]] if drained["error"] else []
+            say(
+                f"  {drained['queued']:,} bulk SMS; {drained['otps_seen']} of "
+                f"{drained['otps']} OTPs seen by the SMSC; delivered "
+                f"{fmt(drained['delivered_per_s'])}/s; OTP max {fmt(drained['otp_max_ms'], 'ms')}"
+            )
+            for key, label, value, unit, target, higher in (
+                ("smpp_submit_per_s", "SMS/s outbox → SMSC (1 bind, window 10)",
+                 drained["submit_per_s"], "", TARGET_SMPP_PER_S, True),
+                ("otp_p50_ms", "OTP API → submit_sm p50, bulk draining",
+                 drained["otp_p50_ms"], "ms", TARGET_OTP_P50_MS, False),
+                ("otp_p99_ms", "OTP API → submit_sm p99, bulk draining",
+                 drained["otp_p99_ms"], "ms", TARGET_OTP_P99_MS, False),
+            ):  # fmt: skip
+                self.add(Figure(kind, key, label, value, unit, target, higher, list(flags)))
+        with section("SMPP provider alone and SMTP (no database)"):
+            alone = bench_smpp.run(quick)
+            details["smpp_provider"] = alone
+            self.add(
+                Figure("-", "smpp_provider_per_s", "SMS/s, SMPP provider alone, receipts back",
+                       alone["submit_per_s"], "", TARGET_SMPP_PER_S)
+            )  # fmt: skip
+            mail = bench_smtp.run(quick)
+            details["smtp"] = mail
+            self.add(
+                Figure("-", "smtp_per_s", "emails/s to a local SMTP server",
+                       mail["messages_per_s"], "", TARGET_SMTP_PER_S)
+            )  # fmt: skip
 
     # -- 1 & 2: HTTP -----------------------------------------------------------------------
     def http(self, kind: str, env: dict[str, str], key: str, details: dict[str, Any]) -> None:
@@ -1088,8 +1147,13 @@ def main() -> int:
         action="store_true",
         help="the journey figures alone (PostgreSQL; setup, then straight to them)",
     )
+    parser.add_argument(
+        "--only-channels",
+        action="store_true",
+        help="the SMPP and SMTP figures alone (PostgreSQL)",
+    )
     args = parser.parse_args()
-    if args.only_journeys:
+    if args.only_journeys or args.only_channels:
         args.only = "postgresql"
     plan = QUICK if args.quick else FULL
     # In-process settings must not pick up the caller's KASKAD_* configuration either.
@@ -1117,6 +1181,7 @@ def main() -> int:
     suite = Suite(plan, wrk, work_dir)
     suite.http_skipped = args.skip_http
     suite.only_journeys = args.only_journeys
+    suite.only_channels = args.only_channels
     if background > 0.15:
         suite.notes.append(
             f"the machine was {background:.0%} busy before the run: figures may be noisy"
