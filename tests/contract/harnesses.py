@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import email
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from kaskad.domain.providers import (
     InboundMessage,
     OutgoingMessage,
     Provider,
+    SendOutcome,
     SendResult,
     StatusReport,
 )
@@ -191,25 +193,26 @@ class SmppHarness(Harness):
 
 
 class SmtpHarness(Harness):
-    """The SMTP provider beside an aiosmtpd server; delivery comes back as a DSN."""
+    """The SMTP provider beside an aiosmtpd server (STARTTLS, AUTH). SMTP has no synchronous
+    receipt: delivery comes back as a DSN, so ``reports_for`` has the relay's "delivered"
+    DSN for each accepted message read by ``parse_dsn``, as the bounce mailbox would."""
 
     channel = Channel.EMAIL
-    content: ClassVar[dict[str, Any]] = {"subject": "Your statement", "text": "Attached."}
+    content: ClassVar[dict[str, Any]] = {"subject": "Your statement", "text": "It is ready."}
     ok_address = "anna@example.com"
     retry_address = "busy@example.com"
     permanent_address = "nobody@example.com"
-    idempotent_resend = False  # a relay takes a second copy; the same Message-ID lets mail
-    # clients fold the two
+    # An SMTP server takes a second copy; the same Message-ID lets mail clients fold the two.
+    idempotent_resend = False
 
     def __init__(self, tmp_path: Path) -> None:
         self._server_cm = smtp_server(tmp_path)
         self.server = self._server_cm.__enter__()
         self.server.recorder.script[self.retry_address] = ["451 4.7.1 Try again later"] * 100
         self.server.recorder.script[self.permanent_address] = ["550 5.1.1 No such user"] * 100
-        self._built: list[SmtpProvider] = []
 
     def _build(self) -> Provider:
-        provider = SmtpProvider(
+        return SmtpProvider(
             "mail",
             SmtpConfig(
                 port=self.server.port,
@@ -220,8 +223,6 @@ class SmtpHarness(Harness):
                 timeout=10,
             ),
         )
-        self._built.append(provider)
-        return provider
 
     async def start(self) -> Provider:
         return self._build()
@@ -235,13 +236,18 @@ class SmtpHarness(Harness):
     async def reports_for(self, results: Sequence[SendResult]) -> list[StatusReport]:
         reports: list[StatusReport] = []
         for result in results:
-            ours = result.message_id
-            reports.extend(parse_dsn(_delivered_dsn(ours), "mail"))
+            if result.outcome is SendOutcome.ACCEPTED and result.provider_message_id:
+                dsn = _delivered_dsn(self.ok_address, result.provider_message_id)
+                reports.extend(parse_dsn(dsn, "mail"))
         return reports
 
     def received(self, message: OutgoingMessage) -> int:
-        marker = f"X-Kaskad-Message-Id: {message.id}".encode()
-        return sum(1 for m in self.server.recorder.messages if marker in m["raw"])
+        wanted = f"{message.id}@bank.example"
+        return sum(
+            1
+            for m in self.server.recorder.messages
+            if email.message_from_bytes(m["raw"]).get("Message-ID", "").strip("<> ") == wanted
+        )
 
 
 class _Sink:
@@ -255,14 +261,16 @@ class _Sink:
         return None
 
 
-def _delivered_dsn(message_id: str) -> bytes:
-    """What a relay sends back for a delivery notification (NOTIFY=SUCCESS)."""
+def _delivered_dsn(recipient: str, message_id: str) -> bytes:
+    """What a relay sends back for a delivery notification (NOTIFY=SUCCESS): the returned
+    headers carry only the Message-ID."""
     return (
         "From: MAILER-DAEMON@relay.example\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; relay.example\r\n\r\n"
-        "Final-Recipient: rfc822; anna@example.com\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
-        f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nX-Kaskad-Message-Id: {message_id}\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{message_id}>\r\n\r\n"
         "--B--\r\n"
     ).encode()

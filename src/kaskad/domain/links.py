@@ -48,6 +48,10 @@ def verify_link(key: bytes, token: str) -> LinkRef:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (ValueError, TypeError):
         raise BadToken("not a link token") from None
+    if _b64(raw) != token:
+        # The decoder ignores padding, stray bits in the last character and characters
+        # outside the alphabet: only the one spelling sign_link makes is a token.
+        raise BadToken("not a link token")
     body, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
     if len(body) < 1 + _ID_BYTES or not hmac.compare_digest(tag, _tag(key, body)):
         raise BadToken("link token signature does not match")
@@ -115,7 +119,8 @@ def _unpack_id(data: bytes) -> str:
 _URL: Final = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING: Final = ".,;:!?)]}"
 _ANCHOR: Final = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
-_HREF: Final = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+# ``href`` itself, not ``data-href``, which ``\bhref`` would also match.
+_HREF: Final = re.compile(r"""((?<![\w-])href\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _NOTRACK: Final = re.compile(r"\bdata-kaskad-notrack\b", re.IGNORECASE)
 
 

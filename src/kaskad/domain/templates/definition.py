@@ -106,7 +106,7 @@ def _template(r: Reader, data: Any) -> Template | None:
     category = r.read(top, "category", (), lambda v, p: r.choice(v, p, Category, "category"))
     default = r.read(top, "default_locale", (), _locale(r))
     track = r.read(top, "track_links", (), lambda v, p: _boolean(r, v, p))
-    variants = r.read(top, "variants", (), lambda v, p: _variants(r, v, p))
+    variants = r.read(top, "variants", (), lambda v, p: _variants(r, v, p, default))
     if template_id is None or variants is None:
         return None
     default = default or next((v.locale for v in variants if v.locale), "en")
@@ -131,18 +131,23 @@ def _locale(r: Reader) -> Any:
     return lambda v, p: r.text(v, p, pattern=LOCALE, hint="a locale such as uk, uk-UA or en")
 
 
-def _variants(r: Reader, value: Any, path: Path) -> tuple[Variant, ...] | None:
+def _variants(r: Reader, value: Any, path: Path, default: str | None) -> tuple[Variant, ...] | None:
     items = r.items(value, path, what="variants", limit=MAX_VARIANTS)
     built = [_variant(r, item, (*path, i)) for i, item in enumerate(items)]
+    # A variant without a locale gets the template's default (see ``_template``), and
+    # choose_variant compares locales as uk-ua = uk_UA: a duplicate by those rules could
+    # never be chosen.
+    default = default or next((v.locale for v in built if v is not None and v.locale), "en")
     seen: dict[tuple[Channel, str], int] = {}
     for index, variant in enumerate(built):
         if variant is None:
             continue
-        key = (variant.channel, variant.locale.lower())
+        locale = variant.locale or default
+        key = (variant.channel, locale.replace("_", "-").lower())
         if key in seen:
             r.report(
                 (*path, index),
-                f"a second {variant.channel} variant for locale {variant.locale} "
+                f"a second {variant.channel} variant for locale {locale} "
                 f"(the first is variants[{seen[key]}])",
             )
         seen.setdefault(key, index)

@@ -33,6 +33,11 @@ class _Lenient(_Limited):
 def _environment(kind: type[Environment], *, html: bool, strict: bool) -> Environment:
     env = kind(autoescape=html, undefined=FalsyStrictUndefined if strict else Undefined)
     env.filters.update(FILTERS)
+    # With no templates to load, ``include`` and ``render`` could only fail when a message
+    # is rendered (and the static analysis behind ``variables()`` fails on them too): refuse
+    # them when the template is compiled, as an unknown tag.
+    for tag in ("include", "render"):
+        env.tags.pop(tag, None)
     return env
 
 

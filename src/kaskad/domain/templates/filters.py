@@ -31,6 +31,8 @@ def format_money(value: Any, currency: str = "", locale: str | None = None) -> s
         amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
         return str(value)
+    if not amount.is_finite():  # "NaN" quantizes to NaN, which cannot be compared with 0
+        return str(value)
     group, point = SEPARATORS.get(_language(locale), DEFAULT_SEPARATORS)
     sign = "-" if amount < 0 else ""
     whole, _, cents = f"{abs(amount):.2f}".partition(".")

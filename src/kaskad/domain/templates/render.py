@@ -98,7 +98,11 @@ def _text(variant: Variant, place: str, text: str, context: dict[str, Any], stri
     try:
         return str(compiled.render(**context))
     except UndefinedError as exc:
-        name = first_line(exc).removesuffix(" is undefined")
+        reason = first_line(exc)
+        if not reason.endswith(" is undefined"):  # "index out of range"
+            raise RenderError(f"{place}: {reason}") from None
+        # Liquid quotes a missing top-level name ('event') but not a dotted path.
+        name = reason.removesuffix(" is undefined").strip("'")
         raise RenderError(f"{place}: missing variable {name}", (name,)) from None
     except ResourceLimitError as exc:
         raise RenderError(f"{place}: {first_line(exc)}") from None
