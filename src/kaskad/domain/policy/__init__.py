@@ -1,0 +1,43 @@
+"""Contact pressure policy: caps, priorities, quiet hours, de-duplication, relevance."""
+
+from kaskad.domain.policy.document import PolicyError, load_policy, parse_policy
+from kaskad.domain.policy.evaluate import (
+    Candidate,
+    Facts,
+    Happened,
+    Planned,
+    Sent,
+    Verdict,
+    VerdictKind,
+    evaluate,
+    outranks,
+)
+from kaskad.domain.policy.rules import (
+    DEFAULT_POLICY,
+    CapRule,
+    Policy,
+    QuietHours,
+    RelevanceRule,
+    Selector,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Candidate",
+    "CapRule",
+    "Facts",
+    "Happened",
+    "Planned",
+    "Policy",
+    "PolicyError",
+    "QuietHours",
+    "RelevanceRule",
+    "Selector",
+    "Sent",
+    "Verdict",
+    "VerdictKind",
+    "evaluate",
+    "load_policy",
+    "outranks",
+    "parse_policy",
+]
