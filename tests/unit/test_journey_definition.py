@@ -606,7 +606,7 @@ STEPS: list[tuple[str, Found]] = [
             (
                 "steps[0].send",
                 5,
-                "expected a mapping (category, cascade, priority, content_key), got nothing",
+                "expected a mapping (category, cascade, priority, content_key, topic), got nothing",
             ),
             ("steps[0].category", 6, '"category" belongs inside send (indent it under "send:")'),
         ],

@@ -8,7 +8,7 @@ decision). No clock is read here; ``now`` is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from kaskad.domain.contacts import Reachability
 from kaskad.domain.durations import format_duration
+from kaskad.domain.policy import Verdict, VerdictKind
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until, is_failure, reaches
 
 DEFAULT_TIMEOUT: Final = timedelta(hours=24)
@@ -35,9 +36,16 @@ class Step:
 
 class CascadeStatus(StrEnum):
     ACTIVE = "active"
+    # Held back by the policy until ``due_at`` (caps, quiet hours); ``current`` is the step
+    # that will be tried then.
+    DEFERRED = "deferred"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"
+
+
+LIVE: Final = frozenset({CascadeStatus.ACTIVE, CascadeStatus.DEFERRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,7 @@ class CascadeState:
 
     @property
     def finished(self) -> bool:
-        return self.status is not CascadeStatus.ACTIVE
+        return self.status not in LIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,8 @@ class DecisionKind(StrEnum):
     FAIL = "fail"
     LATE_REPORT = "late_report"
     CANCEL = "cancel"
+    DEFER = "defer"
+    SUPPRESS = "suppress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,13 @@ class Decision:
 
 
 Effect = SendStep | SupersedeStep
+
+Gate = Callable[[int, Step, datetime], Verdict]
+"""The policy's say on sending step ``index`` now (caps, quiet hours, de-duplication...)."""
+
+
+def _open_gate(index: int, step: Step, now: datetime) -> Verdict:
+    return Verdict(VerdictKind.SEND, "no policy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +127,19 @@ class Cascade:
     steps: Sequence[Step]
     category: Category
     contact: Reachability
+    gate: Gate = _open_gate
 
     def start(self, now: datetime) -> Transition:
         return self._next_from(0, now, state=CascadeState(), opening=())
 
     def on_timeout(self, state: CascadeState, now: datetime) -> Transition:
-        """The current step's wait ran out without reaching its goal."""
+        """The current step's wait ran out without reaching its goal, or a deferred step's
+        slot has come (the policy is asked again: the slot may have been taken meanwhile)."""
         if state.finished or state.due_at is None or now < state.due_at:
             return Transition(state)
+        if state.status is CascadeStatus.DEFERRED:
+            active = replace(state, status=CascadeStatus.ACTIVE)
+            return self._next_from(state.current, now, state=active, opening=())
         step = self.steps[state.current]
         why = f"{step.channel} not {step.until} within {format_duration(step.timeout)}"
         return self._fall_back(state, now, why)
@@ -126,7 +148,8 @@ class Cascade:
         self, state: CascadeState, step_index: int, status: MessageStatus, now: datetime
     ) -> Transition:
         """A message's status changed; only the current step's message can move the cascade."""
-        if step_index != state.current or state.finished:
+        deferred = state.status is CascadeStatus.DEFERRED
+        if step_index != state.current or state.finished or deferred:
             return self._late(state, step_index, status)
         step = self.steps[step_index]
         if reaches(status, step.until):
@@ -165,17 +188,21 @@ class Cascade:
             where = f"after the cascade completed on {current}"
         elif state.status is CascadeStatus.FAILED:
             where = "after the cascade failed"
-        elif state.status is CascadeStatus.CANCELLED:
+        elif state.status in (CascadeStatus.CANCELLED, CascadeStatus.SUPPRESSED):
             return Transition(state)
+        elif state.status is CascadeStatus.DEFERRED:
+            where = f"while {current} waits for a free slot"
         else:
             where = f"after the cascade moved on to {current}"
         reason = f"late report: {step.channel} {status} {where}; recorded, no new send"
         late = Decision(DecisionKind.LATE_REPORT, reason, step_index)
-        if state.status is not CascadeStatus.ACTIVE:
+        if state.status not in LIVE:
             return Transition(state, (), (late,))
         done = CascadeState(CascadeStatus.COMPLETED, state.current, None)
         complete = Decision(DecisionKind.COMPLETE, f"{step.channel} {status}: cascade complete")
-        return Transition(done, (SupersedeStep(state.current),), (late, complete))
+        # A deferred step has no message yet: nothing to supersede.
+        effects = () if state.status is CascadeStatus.DEFERRED else (SupersedeStep(state.current),)
+        return Transition(done, effects, (late, complete))
 
     def _fall_back(self, state: CascadeState, now: datetime, why: str) -> Transition:
         supersede = (SupersedeStep(state.current),)
@@ -199,15 +226,39 @@ class Cascade:
                     Decision(DecisionKind.SKIP, f"{step.channel} skipped: {reason}", i)
                 )
                 continue
-            wait = f"waiting up to {format_duration(step.timeout)} for {step.until}"
+            verdict = self.gate(i, step, now)
+            if verdict.kind is VerdictKind.SKIP:
+                decisions.append(Decision(DecisionKind.SKIP, verdict.reason, i))
+                continue
             if why is not None:
                 first = Decision(DecisionKind.FALLBACK, f"{why} → {step.channel}", i)
                 decisions.insert(0, first)
+            if verdict.kind is not VerdictKind.SEND:
+                return self._held(verdict, i, state, opening, decisions)
+            wait = f"waiting up to {format_duration(step.timeout)} for {step.until}"
             decisions.append(Decision(DecisionKind.SEND, f"send {step.channel}, {wait}", i))
-            new = replace(state, current=i, due_at=now + step.timeout)
+            new = replace(state, status=CascadeStatus.ACTIVE, current=i, due_at=now + step.timeout)
             return Transition(new, (*opening, SendStep(i)), tuple(decisions))
         ended = why + "; no more steps" if why else "no step can reach the contact"
         decisions.append(Decision(DecisionKind.FAIL, f"{ended}: cascade failed"))
         failed = CascadeState(CascadeStatus.FAILED, state.current, None)
         abandoned = tuple(SupersedeStep(e.index, by_next=False) for e in opening)
         return Transition(failed, abandoned, tuple(decisions))
+
+    def _held(
+        self,
+        verdict: Verdict,
+        index: int,
+        state: CascadeState,
+        opening: tuple[Effect, ...],
+        decisions: list[Decision],
+    ) -> Transition:
+        """The policy holds the step back: until a free slot, or for good."""
+        if verdict.kind is VerdictKind.DEFER and verdict.until is not None:
+            decisions.append(Decision(DecisionKind.DEFER, verdict.reason, index))
+            new = CascadeState(CascadeStatus.DEFERRED, index, verdict.until)
+            return Transition(new, opening, tuple(decisions))
+        decisions.append(Decision(DecisionKind.SUPPRESS, verdict.reason, index))
+        dropped = CascadeState(CascadeStatus.SUPPRESSED, state.current, None)
+        abandoned = tuple(SupersedeStep(e.index, by_next=False) for e in opening)
+        return Transition(dropped, abandoned, tuple(decisions))

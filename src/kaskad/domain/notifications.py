@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from kaskad.domain.cascades import Step
@@ -36,6 +37,12 @@ class NotificationRequest:
     idempotency_key: str | None = None
     # What templates see as ``event``: the facts of this notification (amount, merchant…).
     data: Mapping[str, Any] | None = None
+    # For the policy: the content (sent once per window on any channel), the topic relevance
+    # rules and caps name, until when it may wait for a free slot, one contact or many.
+    content_key: str | None = None
+    topic: str | None = None
+    valid_until: datetime | None = None
+    personal: bool = True
 
 
 def check_content(

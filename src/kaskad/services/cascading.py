@@ -27,6 +27,7 @@ from kaskad.domain.cascades import (
 from kaskad.domain.contacts import Reachability
 from kaskad.domain.ids import new_id
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus, Until
+from kaskad.services import policy
 
 Row = Mapping[str, Any]
 log = logging.getLogger("kaskad.decisions")
@@ -88,10 +89,14 @@ class Tracked:
 
 
 def track(uow: UnitOfWork, notifications: Iterable[Row]) -> dict[str, Tracked]:
-    """Load what the cascades of these notifications need: contacts and messages."""
-    rows = [dict(r) for r in notifications]
+    """Load what the cascades of these notifications need: contacts and messages.
+
+    In contact order: the policy locks each contact it decides for, and workers that take
+    locks in one order never deadlock.
+    """
+    rows = sorted((dict(r) for r in notifications), key=lambda r: (r["contact_id"], r["id"]))
     contacts = uow.contacts.by_ids(r["contact_id"] for r in rows)
-    tracked = {r["id"]: track_new(r, contacts.get(r["contact_id"])) for r in rows}
+    tracked = {r["id"]: track_new(r, contacts.get(r["contact_id"]), uow) for r in rows}
     for message in uow.notifications.messages_of(tracked):
         tracked[message["notification_id"]].messages[message["step"]] = dict(message)
     return tracked
@@ -120,6 +125,8 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
                 "at": now,
             }
         )
+    if transition.decisions:
+        policy.gatekeeper(uow).forget(row["contact_id"])  # a send or a deferral: read again
     state = transition.state
     if state != item.state or transition.effects:
         values: dict[str, Any] = {
@@ -191,6 +198,7 @@ def _send_step(uow: UnitOfWork, item: Tracked, index: int, now: datetime) -> Non
         "updated_at": now,
     }
     uow.notifications.add_message(message)
+    policy.log_send(uow, row, message, now)
     uow.work_added()
     uow.after_commit(metrics.MESSAGES.labels(message["channel"], "queued").inc)
     item.messages[index] = message
@@ -246,16 +254,18 @@ def _supersede(uow: UnitOfWork, message: dict[str, Any], now: datetime, *, by_ne
     uow.notifications.set_message(message["id"], {"superseded": True, "updated_at": now})
 
 
-def track_new(row: Mapping[str, Any], contact: Row | None) -> Tracked:
-    """Track one notification whose contact is at hand (e.g. created in this unit of work)."""
-    return Tracked(
-        row=dict(row),
-        cascade=Cascade(
-            steps=steps_from_json(row["steps"]),
-            category=Category(row["category"]),
-            contact=reachability(contact),
-        ),
+def track_new(row: Mapping[str, Any], contact: Row | None, uow: UnitOfWork) -> Tracked:
+    """Track one notification whose contact is at hand (e.g. created in this unit of work);
+    its cascade asks the policy before each step it sends."""
+    messages: dict[int, dict[str, Any]] = {}
+    gate = policy.gatekeeper(uow).gate(row, contact, messages)
+    cascade = Cascade(
+        steps=steps_from_json(row["steps"]),
+        category=Category(row["category"]),
+        contact=reachability(contact),
+        gate=gate,
     )
+    return Tracked(row=dict(row), cascade=cascade, messages=messages)
 
 
 def cancel_queued(

@@ -19,6 +19,17 @@ from kaskad.services.errors import Invalid, NotFound
 
 
 @dataclass(frozen=True, slots=True)
+class Labels:
+    """What the policy reads of a notification besides its category and priority."""
+
+    content_key: str | None = None
+    topic: str | None = None
+    valid_until: datetime | None = None
+    personal: bool = True
+    journey: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     id: str
     created: bool
@@ -66,6 +77,9 @@ def _accept(
             idempotency_key=request.idempotency_key,
             now=now,
             data=request.data,
+            labels=Labels(
+                request.content_key, request.topic, request.valid_until, request.personal
+            ),
         )
         uow.commit()
         return Accepted(notification_id, created=True)
@@ -83,8 +97,10 @@ def create_notification(
     run_id: str | None = None,
     notification_id: str | None = None,
     data: Mapping[str, Any] | None = None,
+    labels: Labels | None = None,
 ) -> str:
     """Store a notification and start its cascade, inside the caller's unit of work."""
+    labels = labels or Labels()
     row = {
         "id": notification_id or new_id("ntf"),
         "contact_id": contact["id"],
@@ -100,9 +116,14 @@ def create_notification(
         "finished_at": None,
         "run_id": run_id,
         "data": dict(data) if data else None,
+        "content_key": labels.content_key,
+        "topic": labels.topic,
+        "journey_id": labels.journey,
+        "valid_until": labels.valid_until,
+        "personal": labels.personal,
     }
     uow.notifications.add(row)
-    item = cascading.track_new(row, contact)
+    item = cascading.track_new(row, contact, uow)
     cascading.carry_out(uow, item, item.cascade.start(now), now)
     return str(row["id"])
 

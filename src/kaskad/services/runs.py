@@ -46,6 +46,10 @@ Row = dict[str, Any]
 # Beside the steps' outcomes: the events seen while the run was active (no step id has "@").
 EVENTS_KEY = "@events"
 
+# Runs these start reach many contacts at once: their sends are "mass", which a personal
+# send of the same category and priority outranks in the calendar.
+MASS_TRIGGERS: Final = frozenset({"segment", "schedule", "date"})
+
 
 @dataclass(frozen=True, slots=True)
 class Entered:
@@ -366,7 +370,9 @@ def _stop_sends(uow: UnitOfWork, row: Row, why: str, now: datetime) -> None:
     ids = _notification_ids([row])
     if not ids:
         return
-    active = [n for n in uow.notifications.lock(ids).values() if n["status"] == "active"]
+    active = [
+        n for n in uow.notifications.lock(ids).values() if n["status"] in ("active", "deferred")
+    ]
     for item in cascading.track(uow, active).values():
         cascading.carry_out(uow, item, item.cascade.cancel(item.state, why), now)
 
@@ -443,6 +449,12 @@ def _send(
         run_id=row["id"],
         notification_id=notification_id,
         data=_event_data(row),
+        labels=notifications.Labels(
+            content_key=step.content_key,
+            topic=step.topic,
+            personal=(row.get("trigger") or {}).get("type") not in MASS_TRIGGERS,
+            journey=row["journey_id"],
+        ),
     )
 
 
@@ -579,7 +591,7 @@ def _send_outcomes(uow: UnitOfWork, ids: set[str]) -> dict[str, dict[str, Any]]:
         out[notification_id] = {
             "status": status.value if status else summary["status"],
             "channel": furthest["channel"] if furthest else None,
-            "final": summary["status"] != "active",
+            "final": summary["status"] not in ("active", "deferred"),
             "failed": summary["status"] == "failed",
             **{until.value: bool(status and reaches(status, until)) for until in Until},
         }

@@ -33,6 +33,7 @@ INSERT_ORDER = (
     schema.clicks,
     schema.early_reports,
     schema.inbound_messages,
+    schema.send_log,
 )
 KEYS = {
     schema.messages.name: "id",

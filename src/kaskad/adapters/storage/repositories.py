@@ -271,7 +271,8 @@ class NotificationRepository:
 
     def active_of(self, contact_id: str) -> dict[str, Row]:
         query = select(s.notifications.c.id).where(
-            s.notifications.c.contact_id == contact_id, s.notifications.c.status == "active"
+            s.notifications.c.contact_id == contact_id,
+            s.notifications.c.status.in_(("active", "deferred")),
         )
         return self.lock(self._c.execute(query).scalars())
 

@@ -94,6 +94,14 @@ notifications = Table(
     Column("run_id", String(40)),
     # What templates render ``event.*`` from: the API's ``data`` or the journey's event.
     Column("data", json_type()),
+    # What the contact pressure policy looks at: the content (the same key is sent once per
+    # window on any channel), the topic relevance rules name, the journey, until when the
+    # notification may wait for a free slot, and whether it was meant for this one contact.
+    Column("content_key", String(200)),
+    Column("topic", String(100)),
+    Column("journey_id", String(100)),
+    Column("valid_until", UTCDateTime()),
+    Column("personal", Boolean, nullable=False, server_default=text("true")),
     UniqueConstraint("idempotency_key", "contact_id"),
     Index(
         "ix_notifications_due",
@@ -368,4 +376,43 @@ inbound_messages = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Index("ix_inbound_contact", "contact_id", "received_at"),
     Index("ix_inbound_provider_ref", "provider", "provider_message_id"),
+)
+
+send_log = Table(
+    "send_log",
+    metadata,
+    # One row per message handed to the outbox: what frequency caps and de-duplication count,
+    # read by contact and time, so many workers agree on it.
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("contact_id", String(40), nullable=False),
+    Column("notification_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("topic", String(100)),
+    Column("content_key", String(200)),
+    Column("journey_id", String(100)),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_send_log_contact_at", "contact_id", "at"),
+    Index("ix_send_log_at", "at"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # The global suppression list: addresses nothing is sent to, on one channel or all ("*").
+    Column("address", String(320), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    # Every policy ever applied; the highest version is in force.
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

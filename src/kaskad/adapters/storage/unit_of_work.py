@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, text
 
@@ -15,6 +15,7 @@ from kaskad.adapters.storage.journeys import (
     RunRepository,
     ScheduleRepository,
 )
+from kaskad.adapters.storage.policy import PolicyRepository
 from kaskad.adapters.storage.repositories import (
     ApiKeyRepository,
     ContactRepository,
@@ -100,6 +101,9 @@ class UnitOfWork:
         self.links = LinkRepository(conn, self.changes)
         self.early_reports = EarlyReportRepository(conn, self.changes)
         self.inbound = InboundRepository(conn, self.changes)
+        self.policy = PolicyRepository(conn, self.changes, self.locks_rows)
+        # What services remember for the length of this transaction (facts already read).
+        self.memo: dict[str, Any] = {}
         return self
 
     def flush(self) -> None:

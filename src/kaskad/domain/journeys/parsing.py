@@ -45,7 +45,7 @@ MAX_WEIGHT: Final = 1_000_000
 MAX_REASON: Final = 200
 
 _BODY_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
-    "send": ("category", "priority", "cascade", "content_key"),
+    "send": ("category", "priority", "cascade", "content_key", "topic"),
     "wait": WAIT_KEYS,
     "update": ("attributes",),
 }

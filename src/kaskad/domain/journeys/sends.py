@@ -30,7 +30,7 @@ def read_send(
     reader: Reader, step_id: str, body: Any, path: Path, follow: int | None
 ) -> SendStep | None:
     data = reader.mapping(
-        body, path, required=("category", "cascade"), optional=("priority", "content_key")
+        body, path, required=("category", "cascade"), optional=("priority", "content_key", "topic")
     )
     if data is None:
         return None
@@ -47,13 +47,18 @@ def read_send(
         path,
         lambda v, p: reader.text(v, p, pattern=CONTENT_KEY, hint=_KEY_HINT),
     )
+    topic = reader.read(
+        data, "topic", path, lambda v, p: reader.text(v, p, pattern=CONTENT_KEY, hint=_KEY_HINT)
+    )
     if category is None or cascade is None:
         return None
     if ("priority" in data and priority is None) or ("content_key" in data and not content_key):
         return None
+    if "topic" in data and not topic:
+        return None
     if priority is None:
         priority = DEFAULT_PRIORITY[category]
-    return SendStep(step_id, category, priority, cascade, content_key, follow)
+    return SendStep(step_id, category, priority, cascade, content_key, follow, topic)
 
 
 def read_cascade(reader: Reader, value: Any, path: Path) -> tuple[CascadeStep, ...] | None:

@@ -39,6 +39,8 @@ class SendStep:
     cascade: tuple[CascadeStep, ...]
     content_key: str | None
     next: int | None
+    # What relevance rules and caps name ("loan_offer"); see docs/policies.md.
+    topic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,30 @@ class NotificationIn(Strict):
         description="What templates see as `event` (e.g. `{{ event.amount }}`)",
         examples=[{"amount": 250.0, "merchant": "Silpo"}],
     )
+    content_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:/\-]+$",
+        description="Names the content: the same key reaches a contact once per "
+        "de-duplication window, on whichever channel",
+        examples=["card-offer-2026-11"],
+    )
+    topic: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="What relevance rules and caps name, e.g. `loan_offer`",
+    )
+    valid_until: AwareDatetime | None = Field(
+        None,
+        description="Until when the notification may wait for a free slot (caps, quiet "
+        "hours); after it, it is dropped. Default: the policy's validity for the category",
+    )
+    personal: bool = Field(
+        True, description="Meant for this contact (true) or part of a mass campaign (false)"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -180,7 +204,14 @@ class NotificationOut(BaseModel):
     contact: str | None
     category: str
     priority: int
-    status: str
+    status: str = Field(
+        description="active, deferred (waiting for a free slot until `due_at`), completed, "
+        "failed, cancelled or suppressed (dropped by the policy)"
+    )
+    due_at: datetime | None = None
+    content_key: str | None = None
+    topic: str | None = None
+    valid_until: datetime | None = None
     idempotency_key: str | None
     created_at: datetime
     finished_at: datetime | None

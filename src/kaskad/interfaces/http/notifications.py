@@ -41,6 +41,10 @@ def _request(body: NotificationIn) -> NotificationRequest:
         steps=steps,
         idempotency_key=body.idempotency_key,
         data=body.data,
+        content_key=body.content_key,
+        topic=body.topic,
+        valid_until=body.valid_until,
+        personal=body.personal,
     )
 
 
@@ -94,6 +98,10 @@ def get_notification(notification_id: str, app: AppDep) -> Any:
         "category": row["category"],
         "priority": row["priority"],
         "status": row["status"],
+        "due_at": row["due_at"] if row["status"] == "deferred" else None,
+        "content_key": row["content_key"],
+        "topic": row["topic"],
+        "valid_until": row["valid_until"],
         "idempotency_key": row["idempotency_key"],
         "created_at": row["created_at"],
         "finished_at": row["finished_at"],

@@ -1,0 +1,109 @@
+"""What the contact pressure policy reads and writes: the send log, the calendar of deferred
+notifications, the events relevance rules name, the suppression list and policy versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from kaskad.adapters.storage import schema as s
+from kaskad.adapters.storage.changes import Changes
+from kaskad.adapters.storage.repositories import Row, _dicts, _first, _select_in
+
+DEFERRED = "deferred"
+
+
+class PolicyRepository:
+    def __init__(self, connection: Connection, changes: Changes, locks: bool) -> None:
+        self._c = connection
+        self._changes = changes
+        self._locks = locks
+
+    # -- what a contact got and has planned ------------------------------------------------
+    def lock_contacts(self, contact_ids: Iterable[str]) -> None:
+        """Serialise policy decisions per contact: two workers deciding for one contact at
+        once would both see the last free slot of a cap. In id order, against deadlocks."""
+        if not self._locks:
+            return  # SQLite: the unit of work already holds the database's one write lock
+        query = select(s.contacts.c.id).order_by(s.contacts.c.id).with_for_update()
+        _select_in(self._c, query, s.contacts.c.id, contact_ids)
+
+    def log_send(self, row: dict[str, Any]) -> None:
+        self._changes.insert(s.send_log, row)
+
+    def sends_since(self, contact_ids: Iterable[str], since: datetime) -> list[Row]:
+        log = s.send_log
+        query = select(log).where(log.c.at > since).order_by(log.c.at)
+        return _select_in(self._c, query, log.c.contact_id, contact_ids)
+
+    def planned(self, contact_ids: Iterable[str]) -> list[Row]:
+        """Deferred notifications: the slots they hold in their contacts' calendars."""
+        n = s.notifications
+        query = select(n).where(n.c.status == DEFERRED).order_by(n.c.due_at)
+        return _select_in(self._c, query, n.c.contact_id, contact_ids)
+
+    def events_since(
+        self, contact_ids: Iterable[str], types: Sequence[str], since: datetime
+    ) -> list[Row]:
+        if not types:
+            return []
+        e = s.events
+        query = select(e.c.contact_id, e.c.type, e.c.occurred_at).where(
+            e.c.occurred_at > since, e.c.type.in_(sorted(set(types)))
+        )
+        return _select_in(self._c, query, e.c.contact_id, contact_ids)
+
+    def count_sends(self) -> int:
+        return int(self._c.execute(select(func.count()).select_from(s.send_log)).scalar_one())
+
+    def purge_sends(self, before: datetime) -> int:
+        result = self._c.execute(delete(s.send_log).where(s.send_log.c.at < before))
+        return int(result.rowcount or 0)
+
+    # -- the suppression list ----------------------------------------------------------------
+    def suppressed(self, addresses: Iterable[str]) -> list[Row]:
+        return _select_in(
+            self._c, select(s.suppressions), s.suppressions.c.address, [a for a in addresses if a]
+        )
+
+    def suppressions(self, limit: int, after: tuple[str, str] | None = None) -> list[Row]:
+        t = s.suppressions
+        query = select(t).order_by(t.c.address, t.c.channel).limit(limit)
+        if after is not None:
+            query = query.where(
+                (t.c.address > after[0]) | ((t.c.address == after[0]) & (t.c.channel > after[1]))
+            )
+        return _dicts(self._c.execute(query))
+
+    def suppression(self, address: str, channel: str) -> Row | None:
+        t = s.suppressions
+        query = select(t).where(t.c.address == address, t.c.channel == channel)
+        return _first(self._c.execute(query))
+
+    def add_suppression(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.suppressions.insert(), row)
+
+    def remove_suppression(self, address: str, channel: str) -> bool:
+        t = s.suppressions
+        result = self._c.execute(delete(t).where(t.c.address == address, t.c.channel == channel))
+        return bool(result.rowcount)
+
+    # -- policy versions ---------------------------------------------------------------------
+    def latest(self) -> Row | None:
+        t = s.policies
+        return _first(self._c.execute(select(t).order_by(t.c.version.desc()).limit(1)))
+
+    def latest_version(self) -> int:
+        value = self._c.execute(select(func.max(s.policies.c.version))).scalar_one_or_none()
+        return int(value or 0)
+
+    def add_version(self, row: dict[str, Any]) -> None:
+        self._c.execute(s.policies.insert(), row)
+
+    def versions(self) -> list[Row]:
+        t = s.policies
+        query = select(t.c.version, t.c.digest, t.c.created_at).order_by(t.c.version)
+        return _dicts(self._c.execute(query))

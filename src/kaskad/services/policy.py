@@ -1,0 +1,273 @@
+"""The contact pressure policy at work: the facts each decision needs, read once per
+transaction and contact, and the policy in force, read from the database.
+
+``gate_for`` hands a cascade the policy's say on each step it is about to send. Facts are read
+with the contact's row locked (PostgreSQL), so two workers deciding for one contact at once
+take turns: the second sees the first one's send and never takes the same last slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from kaskad.adapters.storage.unit_of_work import UnitOfWork
+from kaskad.domain.cascades import Gate, Step
+from kaskad.domain.contacts import timezone_for_phone
+from kaskad.domain.policy import (
+    DEFAULT_POLICY,
+    Candidate,
+    Facts,
+    Happened,
+    Planned,
+    Policy,
+    PolicyError,
+    Sent,
+    Verdict,
+    evaluate,
+    load_policy,
+)
+from kaskad.domain.vocabulary import Category, Channel
+from kaskad.services.errors import Invalid
+
+Row = Mapping[str, Any]
+MEMO: Final = "policy"
+# How long a process trusts the policy it read before checking for a newer version.
+RECHECK_SECONDS: Final = 5.0
+
+
+# -- the policy in force ---------------------------------------------------------------------
+@dataclass
+class _Cached:
+    version: int
+    policy: Policy
+    checked: float
+
+
+_CACHE: dict[str, _Cached] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def current(uow: UnitOfWork) -> Policy:
+    """The latest applied policy (the defaults before any), rechecked every few seconds."""
+    now = time.monotonic()
+    with _CACHE_LOCK:
+        cached = _CACHE.get(uow.database)
+    if cached is not None and now - cached.checked < RECHECK_SECONDS:
+        return cached.policy
+    version = uow.policy.latest_version()
+    if cached is None or cached.version != version:
+        row = uow.policy.latest()
+        policy = load_policy(row["source"]) if row else DEFAULT_POLICY
+        cached = _Cached(version, policy, now)
+    else:
+        cached = _Cached(version, cached.policy, now)
+    with _CACHE_LOCK:
+        _CACHE[uow.database] = cached
+    return cached.policy
+
+
+def forget(uow: UnitOfWork) -> None:
+    with _CACHE_LOCK:
+        _CACHE.pop(uow.database, None)
+
+
+def check(source: str, *, filename: str = "<policy>") -> Policy:
+    try:
+        return load_policy(source, filename=filename)
+    except PolicyError as exc:
+        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
+        raise Invalid("invalid_policy", str(exc), {"problems": problems}) from None
+
+
+def apply(uow: UnitOfWork, *, source: str, now: datetime) -> dict[str, Any]:
+    """Store a new version of the policy; the same text as the version in force changes
+    nothing."""
+    check(source)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    with uow:
+        latest = uow.policy.latest()
+        if latest is not None and latest["digest"] == digest:
+            return {"version": latest["version"], "created": False}
+        version = (latest["version"] if latest else 0) + 1
+        uow.policy.add_version(
+            {"version": version, "source": source, "digest": digest, "created_at": now}
+        )
+        uow.commit()
+    forget(uow)
+    return {"version": version, "created": True}
+
+
+def show(uow: UnitOfWork) -> dict[str, Any]:
+    with uow:
+        latest = uow.policy.latest()
+        versions = uow.policy.versions()
+    return {
+        "version": latest["version"] if latest else 0,
+        "source": latest["source"] if latest else None,
+        "versions": versions,
+    }
+
+
+# -- facts and the gate ----------------------------------------------------------------------
+def zone_of(contact: Row | None, policy: Policy) -> tzinfo:
+    """The contact's time zone; else its phone number's country's; else the policy's default."""
+    name = contact.get("timezone") if contact else None
+    if not name and contact and contact.get("phone"):
+        name = timezone_for_phone(contact["phone"])
+    return ZoneInfo(name or policy.default_timezone)
+
+
+@dataclass
+class Gatekeeper:
+    """One transaction's policy decisions: the policy, and facts read per contact."""
+
+    uow: UnitOfWork
+    policy: Policy
+    facts: dict[str, Facts] = field(default_factory=dict)
+    any_suppressions: bool | None = None
+
+    def gate(self, row: Row, contact: Row | None, messages: Mapping[int, Row]) -> Gate:
+        def decide(index: int, step: Step, now: datetime) -> Verdict:
+            candidate = candidate_of(row, step.channel, first=not messages)
+            facts = self.facts_for(contact, step.channel, row["contact_id"], now)
+            return evaluate(self.policy, facts, candidate, now)
+
+        return decide
+
+    def facts_for(
+        self, contact: Row | None, channel: Channel, contact_id: str, now: datetime
+    ) -> Facts:
+        known = self.facts.get(contact_id)
+        if known is None:
+            known = self._read(contact, contact_id, now)
+            self.facts[contact_id] = known
+        address = _address(contact, channel)
+        reason = self._suppressed(address, channel) if address else None
+        if reason is None:
+            return known
+        return Facts(known.zone, known.sent, known.planned, known.events, reason)
+
+    def forget(self, contact_id: str) -> None:
+        """The contact's facts changed in this transaction (a send, a deferral): read again."""
+        self.facts.pop(contact_id, None)
+
+    def _read(self, contact: Row | None, contact_id: str, now: datetime) -> Facts:
+        uow, policy = self.uow, self.policy
+        uow.flush()  # what this transaction already decided counts too
+        uow.policy.lock_contacts([contact_id])
+        since = now - policy.horizon
+        sent = [_sent(r) for r in uow.policy.sends_since([contact_id], since)]
+        planned = [p for r in uow.policy.planned([contact_id]) if (p := _planned(r)) is not None]
+        types = [rule.after for rule in policy.relevance]
+        events = [
+            Happened(r["type"], r["occurred_at"])
+            for r in uow.policy.events_since([contact_id], types, since)
+        ]
+        return Facts(zone_of(contact, policy), sent, planned, events)
+
+    def _suppressed(self, address: str, channel: Channel) -> str | None:
+        if self.any_suppressions is None:
+            self.any_suppressions = bool(self.uow.policy.suppressions(1))
+        if not self.any_suppressions:
+            return None
+        for row in self.uow.policy.suppressed([address]):
+            if row["channel"] in ("*", channel.value):
+                return f"the address is on the suppression list ({row['reason']})"
+        return None
+
+
+def gatekeeper(uow: UnitOfWork) -> Gatekeeper:
+    """This transaction's gatekeeper (one per unit of work, so facts are read once)."""
+    keeper = uow.memo.get(MEMO)
+    if not isinstance(keeper, Gatekeeper):
+        keeper = Gatekeeper(uow, current(uow))
+        uow.memo[MEMO] = keeper
+    return keeper
+
+
+def candidate_of(row: Row, channel: Channel, *, first: bool) -> Candidate:
+    return Candidate(
+        notification_id=row["id"],
+        category=Category(row["category"]),
+        priority=row["priority"],
+        channel=channel,
+        created_at=row["created_at"],
+        valid_until=row.get("valid_until"),
+        personal=bool(row.get("personal", True)),
+        topic=row.get("topic"),
+        content_key=row.get("content_key"),
+        journey=row.get("journey_id"),
+        first=first,
+    )
+
+
+def log_send(uow: UnitOfWork, notification: Row, message: Row, now: datetime) -> None:
+    """Record a message handed to the outbox in the send log caps and de-duplication read."""
+    uow.policy.log_send(
+        {
+            "contact_id": notification["contact_id"],
+            "notification_id": notification["id"],
+            "message_id": message["id"],
+            "category": notification["category"],
+            "channel": message["channel"],
+            "topic": notification.get("topic"),
+            "content_key": notification.get("content_key"),
+            "journey_id": notification.get("journey_id"),
+            "at": now,
+        }
+    )
+    keeper = uow.memo.get(MEMO)
+    if isinstance(keeper, Gatekeeper):
+        keeper.forget(notification["contact_id"])
+
+
+def _address(contact: Row | None, channel: Channel) -> str | None:
+    if contact is None:
+        return None
+    if channel is Channel.EMAIL:
+        return contact.get("email")
+    if channel is Channel.PUSH:
+        return None
+    return contact.get("phone")
+
+
+def _sent(row: Row) -> Sent:
+    return Sent(
+        notification_id=row["notification_id"],
+        at=row["at"],
+        category=Category(row["category"]),
+        channel=Channel(row["channel"]),
+        topic=row["topic"],
+        content_key=row["content_key"],
+        journey=row["journey_id"],
+    )
+
+
+def _planned(row: Row) -> Planned | None:
+    steps = row["steps"] or []
+    index = row["current_step"]
+    if row["due_at"] is None or not 0 <= index < len(steps):
+        return None
+    return Planned(
+        notification_id=row["id"],
+        at=row["due_at"],
+        category=Category(row["category"]),
+        priority=row["priority"],
+        channel=Channel(steps[index]["channel"]),
+        created_at=row["created_at"],
+        personal=bool(row["personal"]),
+        topic=row["topic"],
+        content_key=row["content_key"],
+        journey=row["journey_id"],
+    )
+
+
+def window_start(policy: Policy, now: datetime) -> datetime:
+    return now - max(policy.horizon, timedelta(days=1))
