@@ -21,7 +21,7 @@ from kaskad.adapters.storage.database import create_db_engine, upgrade
 from kaskad.adapters.storage.schema import metadata
 from kaskad.bootstrap import App, build
 from kaskad.engine.clock import VirtualClock
-from kaskad.services import definitions, runs, templates
+from kaskad.services import definitions, policy, runs, templates
 from kaskad.settings import Settings
 
 POSTGRES_URL = os.environ.get(
@@ -76,6 +76,7 @@ def _truncate(engine: Engine) -> None:
     runs.forget_live()
     definitions.forget()
     templates.forget()
+    policy.forget_all()
     names = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

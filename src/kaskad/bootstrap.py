@@ -195,6 +195,7 @@ def build(
             sandbox_reports=settings.sandbox_enabled,
             routing=dict(settings.channels),
             tracking=tracking,
+            send_log_kept=timedelta(days=settings.send_log_days),
         ),
     )
     return App(

@@ -183,6 +183,12 @@ class Settings(BaseSettings):
     sms_segment_price: float | None = Field(None, ge=0)
     sms_price_currency: str | None = Field(None, min_length=3, max_length=3)
 
+    # The contact pressure policy (caps, quiet hours...), applied as its next version when
+    # `serve` or `worker` starts; `kaskad policy apply` and PUT /v1/policy do the same.
+    policy_file: Path | None = None
+    # How long the send log (what caps count) is kept; longer than the longest cap window.
+    send_log_days: int = Field(90, ge=1, le=3650)
+
     poll_interval: float = 0.5
     claim_batch: int = 500
     provider_concurrency: int = 256

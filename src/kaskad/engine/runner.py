@@ -60,6 +60,8 @@ class EngineConfig:
     # How often bounce mailboxes are read, in seconds.
     bounce_interval: float = 10.0
     tracking: Tracking = NO_TRACKING
+    # Sends older than this leave the send log (no cap looks back that far).
+    send_log_kept: timedelta = timedelta(days=90)
 
 
 class Engine:
@@ -306,9 +308,12 @@ class Engine:
         return min(poll, max(0.001, (due - self._clock.now()).total_seconds()))
 
     def housekeeping(self) -> int:
-        """Forget parked receipts whose send never got an answer naming them (a week on)."""
+        """Forget parked receipts whose send never got an answer naming them (a week on), and
+        sends older than any cap counts."""
+        now = self._clock.now()
         with self.uow() as uow:
-            purged = uow.early_reports.purge(self._clock.now() - EARLY_REPORTS_KEPT)
+            purged = uow.early_reports.purge(now - EARLY_REPORTS_KEPT)
+            purged += uow.policy.purge_sends(now - self._config.send_log_kept)
             uow.commit()
         return purged
 

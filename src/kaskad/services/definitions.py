@@ -13,7 +13,7 @@ from typing import Final
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.journeys.definition import JourneyDefinition, load_definition
 from kaskad.domain.journeys.source import JourneyError
-from kaskad.services.errors import Invalid, NotFound
+from kaskad.services.errors import NotFound, invalid_document
 
 CACHE_SIZE: Final = 512
 
@@ -23,10 +23,7 @@ def check(source: str, *, filename: str = "<journey>") -> JourneyDefinition:
     try:
         return load_definition(source, filename=filename)
     except JourneyError as exc:
-        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
-        first = str(exc.problems[0]) if exc.problems else str(exc)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Invalid("invalid_journey", first + more, problems) from None
+        raise invalid_document("invalid_journey", exc) from None
 
 
 _CACHE: OrderedDict[tuple[str, str, int], JourneyDefinition] = OrderedDict()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kaskad.domain.journeys.source import JourneyError
 
 
 class ServiceError(Exception):
@@ -28,3 +31,12 @@ class Invalid(ServiceError):
     def __init__(self, code: str, message: str, details: Any = None) -> None:
         super().__init__(message, details)
         self.code = code
+
+
+def invalid_document(code: str, exc: JourneyError) -> Invalid:
+    """Every problem of a document (journey, template, policy) as one error: the first in
+    the message, all of them with path and line in the details."""
+    problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
+    first = str(exc.problems[0]) if exc.problems else str(exc)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return Invalid(code, first + more, problems)

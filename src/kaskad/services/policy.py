@@ -34,7 +34,7 @@ from kaskad.domain.policy import (
     load_policy,
 )
 from kaskad.domain.vocabulary import Category, Channel
-from kaskad.services.errors import Invalid
+from kaskad.services.errors import invalid_document
 
 Row = Mapping[str, Any]
 MEMO: Final = "policy"
@@ -78,12 +78,17 @@ def forget(uow: UnitOfWork) -> None:
         _CACHE.pop(uow.database, None)
 
 
+def forget_all() -> None:
+    """Drop every cached policy (tests that empty a database between runs)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 def check(source: str, *, filename: str = "<policy>") -> Policy:
     try:
         return load_policy(source, filename=filename)
     except PolicyError as exc:
-        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
-        raise Invalid("invalid_policy", str(exc), {"problems": problems}) from None
+        raise invalid_document("invalid_policy", exc) from None
 
 
 def apply(uow: UnitOfWork, *, source: str, now: datetime) -> dict[str, Any]:
@@ -163,7 +168,7 @@ class Gatekeeper:
         uow.flush()  # what this transaction already decided counts too
         uow.policy.lock_contacts([contact_id])
         since = now - policy.horizon
-        sent = [_sent(r) for r in uow.policy.sends_since([contact_id], since)]
+        sent = [sent_of(r) for r in uow.policy.sends_since([contact_id], since)]
         planned = [p for r in uow.policy.planned([contact_id]) if (p := _planned(r)) is not None]
         types = [rule.after for rule in policy.relevance]
         events = [
@@ -238,7 +243,7 @@ def _address(contact: Row | None, channel: Channel) -> str | None:
     return contact.get("phone")
 
 
-def _sent(row: Row) -> Sent:
+def sent_of(row: Row) -> Sent:
     return Sent(
         notification_id=row["notification_id"],
         at=row["at"],

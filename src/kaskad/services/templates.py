@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.templates import Template, TemplateError, load_template
-from kaskad.services.errors import Invalid, NotFound
+from kaskad.services.errors import NotFound, invalid_document
 
 CACHE_SIZE: Final = 1024
 
@@ -32,10 +32,7 @@ def check(source: str, *, filename: str = "<template>") -> Template:
     try:
         return load_template(source, filename=filename)
     except TemplateError as exc:
-        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
-        first = str(exc.problems[0]) if exc.problems else str(exc)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Invalid("invalid_template", first + more, problems) from None
+        raise invalid_document("invalid_template", exc) from None
 
 
 def apply_template(

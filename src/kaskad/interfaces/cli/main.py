@@ -15,8 +15,9 @@ from rich.console import Console
 
 from kaskad.adapters import logs
 from kaskad.bootstrap import App, ConfigurationError, build
-from kaskad.interfaces.cli import contacts_import, demo, journeys, providers, templates
+from kaskad.interfaces.cli import contacts_import, demo, journeys, policy, providers, templates
 from kaskad.services import apikeys
+from kaskad.services import policy as policy_service
 from kaskad.services.errors import Invalid
 from kaskad.settings import Settings
 
@@ -30,6 +31,8 @@ cli.add_typer(contacts_cli, name="contacts")
 cli.add_typer(journeys.journeys_cli, name="journeys")
 cli.add_typer(templates.templates_cli, name="templates")
 cli.add_typer(providers.providers_cli, name="providers")
+cli.add_typer(policy.policy_cli, name="policy")
+cli.add_typer(policy.suppressions_cli, name="suppressions")
 err = Console(stderr=True)
 log = logging.getLogger("kaskad")
 
@@ -73,6 +76,7 @@ def serve(host: HostOpt = None, port: PortOpt = None, migrate: bool = True) -> N
     app = _app(settings)
     if migrate:
         app.migrate()
+    _apply_policy_file(app)
     uvicorn.run(
         create_app(app, run_engine=True),
         host=settings.host,
@@ -80,6 +84,25 @@ def serve(host: HostOpt = None, port: PortOpt = None, migrate: bool = True) -> N
         log_config=None,
         access_log=False,
     )
+
+
+def _apply_policy_file(app: App) -> None:
+    """The settings' policy file becomes the policy in force (a new version if it changed)."""
+    path = app.settings.policy_file
+    if path is None:
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]policy_file {path}:[/red] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        applied = policy_service.apply(app.uow(), source=text, now=app.clock.now())
+    except Invalid as exc:
+        for line in journeys.problem_lines(str(path), exc):
+            err.print(line)
+        raise typer.Exit(2) from None
+    log.info("policy file %s is version %s", path.name, applied["version"])
 
 
 @cli.command()
@@ -123,6 +146,7 @@ def worker(
     if not app.migrations_current():
         err.print("[red]the database schema is not current:[/red] run `kaskad db upgrade`")
         raise typer.Exit(2)
+    _apply_policy_file(app)
 
     async def main() -> None:
         stop = asyncio.Event()

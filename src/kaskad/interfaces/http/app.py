@@ -22,6 +22,7 @@ from kaskad.interfaces.http import (
     links,
     notifications,
     ops,
+    policy,
     sandbox,
     templates,
     webhooks,
@@ -67,7 +68,17 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
     api.state.kaskad = app
     api.state.event_group = events.group_commit(app)
     errors.install(api)
-    routers = (contacts, events, notifications, journeys, templates, gateways, webhooks, ops)
+    routers = (
+        contacts,
+        events,
+        notifications,
+        journeys,
+        templates,
+        policy,
+        gateways,
+        webhooks,
+        ops,
+    )
     for module in (*routers, links):
         api.include_router(module.router)
     if app.settings.sandbox_enabled:

@@ -14,12 +14,31 @@ from typing import Any, Final, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kaskad.interfaces.http.errors import ApiError
 from kaskad.services.errors import Invalid
 
 YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+class DocumentIn(BaseModel):
+    """A document as YAML/JSON text (`source`) or as a JSON object (`definition`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = None
+    definition: dict[str, Any] | None = Field(
+        None, description="The document as an object; problems are reported by path only"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DocumentIn:
+        if (self.source is None) == (self.definition is None):
+            raise ValueError(
+                'send exactly one of "source" (YAML or JSON text) and "definition" (an object)'
+            )
+        return self
 
 
 class Envelope(Protocol):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from kaskad.interfaces.http.documents import DocumentIn
 from kaskad.interfaces.simulation import ContactSpec, EventSpec, OutcomeSpec
 
 EXAMPLE_SOURCE = """id: welcome
@@ -25,24 +26,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class JourneyIn(Strict):
+class JourneyIn(DocumentIn):
     """A journey as YAML/JSON text (`source`) or as a JSON object (`definition`)."""
 
     source: str | None = Field(None, examples=[EXAMPLE_SOURCE])
-    definition: dict[str, Any] | None = Field(
-        None, description="The journey as an object; problems are reported by path only"
-    )
     activate: bool | None = Field(
         None, description="Make this version live (default true; `?activate=` also works)"
     )
-
-    @model_validator(mode="after")
-    def _one_form(self) -> JourneyIn:
-        if (self.source is None) == (self.definition is None):
-            raise ValueError(
-                'send exactly one of "source" (YAML or JSON text) and "definition" (an object)'
-            )
-        return self
 
 
 class AppliedOut(BaseModel):

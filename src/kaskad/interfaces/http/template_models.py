@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from kaskad.domain.vocabulary import Channel
+from kaskad.interfaces.http.documents import DocumentIn
 from kaskad.interfaces.http.models import Strict
 
 EXAMPLE_TEMPLATE = """id: payment_confirmed
@@ -24,21 +25,10 @@ variants:
 """
 
 
-class TemplateIn(Strict):
+class TemplateIn(DocumentIn):
     """A template as YAML/JSON text (`source`) or as a JSON object (`definition`)."""
 
     source: str | None = Field(None, examples=[EXAMPLE_TEMPLATE])
-    definition: dict[str, Any] | None = Field(
-        None, description="The template as an object; problems are reported by path only"
-    )
-
-    @model_validator(mode="after")
-    def _one_form(self) -> TemplateIn:
-        if (self.source is None) == (self.definition is None):
-            raise ValueError(
-                'send exactly one of "source" (YAML or JSON text) and "definition" (an object)'
-            )
-        return self
 
 
 class TemplateAppliedOut(BaseModel):
