@@ -165,8 +165,8 @@ class Gatekeeper:
 
     def _read(self, contact: Row | None, contact_id: str, now: datetime) -> Facts:
         uow, policy = self.uow, self.policy
-        uow.flush()  # what this transaction already decided counts too
         uow.policy.lock_contacts([contact_id])
+        uow.flush()  # what this transaction already decided counts too
         since = now - policy.horizon
         sent = [sent_of(r) for r in uow.policy.sends_since([contact_id], since)]
         planned = [p for r in uow.policy.planned([contact_id]) if (p := _planned(r)) is not None]

@@ -28,7 +28,9 @@ class PolicyRepository:
         once would both see the last free slot of a cap. In id order, against deadlocks."""
         if not self._locks:
             return  # SQLite: the unit of work already holds the database's one write lock
-        query = select(s.contacts.c.id).order_by(s.contacts.c.id).with_for_update()
+        # NO KEY UPDATE: rows referencing the contact (a notification just inserted) hold a
+        # KEY SHARE lock on it, which this must not wait for; two deciders still take turns.
+        query = select(s.contacts.c.id).order_by(s.contacts.c.id).with_for_update(key_share=True)
         _select_in(self._c, query, s.contacts.c.id, contact_ids)
 
     def log_send(self, row: dict[str, Any]) -> None:
