@@ -81,6 +81,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_channels  # noqa: E402
+import bench_policy  # noqa: E402
 import bench_smpp  # noqa: E402
 import bench_smtp  # noqa: E402
 import psycopg  # noqa: E402
@@ -180,6 +181,10 @@ class Plan:
     accept_threads: dict[str, int]
     accept_seconds: dict[str, float]  # then what was accepted is copied up to the count
     journeys: JourneyPlan
+    policy_log_rows: int = 10_000_000
+    policy_contacts: int = 1_000_000
+    policy_probes: int = 3_000
+    policy_accepts: int = 4_000
 
 
 FULL = Plan(
@@ -201,6 +206,10 @@ QUICK = Plan(
     accept_threads={"postgresql": 4, "sqlite": 1},
     accept_seconds={"postgresql": 10, "sqlite": 5},
     journeys=QUICK_JOURNEYS,
+    policy_log_rows=1_000_000,
+    policy_contacts=100_000,
+    policy_probes=1_000,
+    policy_accepts=1_500,
 )
 
 
@@ -217,6 +226,7 @@ class Suite:
         self.http_skipped = False
         self.only_journeys = False
         self.only_channels = False
+        self.only_policy = False
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -237,6 +247,9 @@ class Suite:
             details["busy_share_before"] = round(busy_share(1.0), 3)
             say(f"  machine CPU busy (other processes) before: {details['busy_share_before']:.0%}")
         try:
+            if self.only_policy:
+                self.policy(kind, app, details.setdefault("policy", {}))
+                return
             if self.only_channels:
                 self.channels(kind, url, env, details.setdefault("channels", {}))
                 return
@@ -255,6 +268,7 @@ class Suite:
                 self.journeys(kind, env, app, api_key, details.setdefault("journeys", {}))
                 if not self.only_journeys:
                     self.channels(kind, url, env, details.setdefault("channels", {}))
+                    self.policy(kind, app, details.setdefault("policy", {}))
             else:
                 say(f"\n── {kind}: journeys: skipped ({JOURNEYS_ON_POSTGRESQL_ONLY})")
                 self.notes.append(
@@ -262,6 +276,55 @@ class Suite:
                 )
         finally:
             app.db.dispose()
+
+    # -- 9: the contact pressure policy ----------------------------------------------------------
+    def policy(self, kind: str, app: Any, details: dict[str, Any]) -> None:
+        plan = self.plan
+        rows, people = plan.policy_log_rows, plan.policy_contacts
+        with section(f"{kind}: policy, {rows:,} sends in the log over {people:,} contacts"):
+            took = bench_policy.seed(app, contacts=people, log_rows=rows)
+            say(
+                f"  contacts in {took['contacts_s']}s, "
+                f"send log in {took['send_log_s']}s (+ ANALYZE)"
+            )
+            bench_policy.apply(app, bench_policy.NO_POLICY)
+            off = bench_policy.accept_rate(
+                app, contacts=people, count=plan.policy_accepts, threads=2, tag="off"
+            )
+            bench_policy.apply(app, bench_policy.full_policy(app.clock.now()))
+            probe = bench_policy.probe(app, contacts=people, count=plan.policy_probes)
+            on = bench_policy.accept_rate(
+                app, contacts=people, count=plan.policy_accepts, threads=2, tag="on"
+            )
+            details.update({"seed": took, "probe": probe, "accept_off": off, "accept_on": on})
+            say(
+                f"  decision per message: p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, "
+                f"max {probe['max_ms']} ms ({probe['sends_read_per_contact']} sends read each)"
+            )
+            say(f"  accepted/s: policy off {off['per_s']:,.0f}, every rule on {on['per_s']:,.0f}")
+            self.add(
+                Figure(
+                    kind,
+                    "policy_decision_p99_ms",
+                    f"policy decision p99 per message ({rows:,} sends in the log)",
+                    probe["p99_ms"],
+                    "ms",
+                    target=1.0,
+                    higher_is_better=False,
+                )
+            )
+            drop = 1 - on["per_s"] / off["per_s"] if off["per_s"] else None
+            self.add(
+                Figure(
+                    kind,
+                    "policy_throughput_drop",
+                    "drop in notifications accepted/s with every rule on",
+                    round(drop * 100, 1) if drop is not None else None,
+                    "%",
+                    target=20.0,
+                    higher_is_better=False,
+                )
+            )
 
     # -- 8: the real channels (SMPP, SMTP) ------------------------------------------------------
     def channels(self, kind: str, url: str, env: dict[str, str], details: dict[str, Any]) -> None:
@@ -1148,12 +1211,17 @@ def main() -> int:
         help="the journey figures alone (PostgreSQL; setup, then straight to them)",
     )
     parser.add_argument(
+        "--only-policy",
+        action="store_true",
+        help="the policy figures alone (PostgreSQL)",
+    )
+    parser.add_argument(
         "--only-channels",
         action="store_true",
         help="the SMPP and SMTP figures alone (PostgreSQL)",
     )
     args = parser.parse_args()
-    if args.only_journeys or args.only_channels:
+    if args.only_journeys or args.only_channels or args.only_policy:
         args.only = "postgresql"
     plan = QUICK if args.quick else FULL
     # In-process settings must not pick up the caller's KASKAD_* configuration either.
@@ -1182,6 +1250,7 @@ def main() -> int:
     suite.http_skipped = args.skip_http
     suite.only_journeys = args.only_journeys
     suite.only_channels = args.only_channels
+    suite.only_policy = args.only_policy
     if background > 0.15:
         suite.notes.append(
             f"the machine was {background:.0%} busy before the run: figures may be noisy"

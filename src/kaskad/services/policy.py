@@ -32,6 +32,7 @@ from kaskad.domain.policy import (
     Verdict,
     evaluate,
     load_policy,
+    needs_history,
 )
 from kaskad.domain.vocabulary import Category, Channel
 from kaskad.services.errors import invalid_document
@@ -82,6 +83,7 @@ def forget_all() -> None:
     """Drop every cached policy (tests that empty a database between runs)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+    _EMPTY_LIST.clear()
 
 
 def check(source: str, *, filename: str = "<policy>") -> Policy:
@@ -129,6 +131,10 @@ def zone_of(contact: Row | None, policy: Policy) -> tzinfo:
     return ZoneInfo(name or policy.default_timezone)
 
 
+Listed = tuple[str, str, str]
+"""A suppression-list entry: address, channel (or ``*``), reason."""
+
+
 @dataclass
 class Gatekeeper:
     """One transaction's policy decisions: the policy, and facts read per contact."""
@@ -136,25 +142,38 @@ class Gatekeeper:
     uow: UnitOfWork
     policy: Policy
     facts: dict[str, Facts] = field(default_factory=dict)
-    any_suppressions: bool | None = None
+    listed: dict[str, list[Listed]] = field(default_factory=dict)
 
     def gate(self, row: Row, contact: Row | None, messages: Mapping[int, Row]) -> Gate:
         def decide(index: int, step: Step, now: datetime) -> Verdict:
             candidate = candidate_of(row, step.channel, first=not messages)
-            facts = self.facts_for(contact, step.channel, row["contact_id"], now)
+            history = needs_history(self.policy, candidate)
+            facts = self.facts_for(contact, step.channel, row["contact_id"], now, history=history)
             return evaluate(self.policy, facts, candidate, now)
 
         return decide
 
     def facts_for(
-        self, contact: Row | None, channel: Channel, contact_id: str, now: datetime
+        self,
+        contact: Row | None,
+        channel: Channel,
+        contact_id: str,
+        now: datetime,
+        *,
+        history: bool = True,
     ) -> Facts:
+        """The facts for one decision; only what a rule looks at is read (and locked)."""
         known = self.facts.get(contact_id)
-        if known is None:
+        if known is None and history:
             known = self._read(contact, contact_id, now)
             self.facts[contact_id] = known
         address = _address(contact, channel)
-        reason = self._suppressed(address, channel) if address else None
+        if known is None:
+            known = Facts(zone_of(contact, self.policy))
+            entries = _listed(self.uow, [address] if address else [])
+        else:
+            entries = self.listed.get(contact_id, [])
+        reason = _suppression(entries, address, channel)
         if reason is None:
             return known
         return Facts(known.zone, known.sent, known.planned, known.events, reason)
@@ -165,27 +184,47 @@ class Gatekeeper:
 
     def _read(self, contact: Row | None, contact_id: str, now: datetime) -> Facts:
         uow, policy = self.uow, self.policy
-        uow.policy.lock_contacts([contact_id])
+        uow.policy.lock_contact(contact_id)
         uow.flush()  # what this transaction already decided counts too
-        since = now - policy.horizon
-        sent = [sent_of(r) for r in uow.policy.sends_since([contact_id], since)]
-        planned = [p for r in uow.policy.planned([contact_id]) if (p := _planned(r)) is not None]
         types = [rule.after for rule in policy.relevance]
-        events = [
-            Happened(r["type"], r["occurred_at"])
-            for r in uow.policy.events_since([contact_id], types, since)
+        addresses = [a for k in ("phone", "email") if contact and (a := contact.get(k))]
+        rows = uow.policy.history(contact_id, now - policy.horizon, types, addresses)
+        sent = [sent_of(r) for r in rows if r["kind"] == "s"]
+        planned = [p for r in rows if r["kind"] == "p" and (p := _planned(r)) is not None]
+        events = [Happened(r["ref"], r["at"]) for r in rows if r["kind"] == "e"]
+        self.listed[contact_id] = [
+            (r["content_key"], r["ref"], r["topic"]) for r in rows if r["kind"] == "x"
         ]
         return Facts(zone_of(contact, policy), sent, planned, events)
 
-    def _suppressed(self, address: str, channel: Channel) -> str | None:
-        if self.any_suppressions is None:
-            self.any_suppressions = bool(self.uow.policy.suppressions(1))
-        if not self.any_suppressions:
-            return None
-        for row in self.uow.policy.suppressed([address]):
-            if row["channel"] in ("*", channel.value):
-                return f"the address is on the suppression list ({row['reason']})"
-        return None
+
+def _suppression(entries: list[Listed], address: str | None, channel: Channel) -> str | None:
+    for listed_address, listed_channel, reason in entries:
+        if listed_address == address and listed_channel in ("*", channel.value):
+            return f"the address is on the suppression list ({reason})"
+    return None
+
+
+# Whether the suppression list is empty, per database: most deployments keep it short or
+# empty, and a transactional message should not pay a query to learn that.
+_EMPTY_LIST: dict[str, tuple[bool, float]] = {}
+
+
+def _listed(uow: UnitOfWork, addresses: list[str]) -> list[Listed]:
+    if not addresses:
+        return []
+    known = _EMPTY_LIST.get(uow.database)
+    if known is not None and known[0] and time.monotonic() - known[1] < RECHECK_SECONDS:
+        return []
+    rows = uow.policy.suppressed(addresses)
+    if not rows:
+        _EMPTY_LIST[uow.database] = (not uow.policy.suppressions(1), time.monotonic())
+    return [(r["address"], r["channel"], r["reason"]) for r in rows]
+
+
+def list_changed(uow: UnitOfWork) -> None:
+    """An address was added to the suppression list: stop trusting that it is empty."""
+    _EMPTY_LIST.pop(uow.database, None)
 
 
 def gatekeeper(uow: UnitOfWork) -> Gatekeeper:
@@ -244,8 +283,9 @@ def _address(contact: Row | None, channel: Channel) -> str | None:
 
 
 def sent_of(row: Row) -> Sent:
+    """A send-log row (or a history row of kind ``s``, which names it ``ref``)."""
     return Sent(
-        notification_id=row["notification_id"],
+        notification_id=row["ref"] if "ref" in row else row["notification_id"],
         at=row["at"],
         category=Category(row["category"]),
         channel=Channel(row["channel"]),
@@ -256,13 +296,14 @@ def sent_of(row: Row) -> Sent:
 
 
 def _planned(row: Row) -> Planned | None:
+    """A deferred notification from a history row of kind ``p``."""
     steps = row["steps"] or []
     index = row["current_step"]
-    if row["due_at"] is None or not 0 <= index < len(steps):
+    if row["at"] is None or not 0 <= index < len(steps):
         return None
     return Planned(
-        notification_id=row["id"],
-        at=row["due_at"],
+        notification_id=row["ref"],
+        at=row["at"],
         category=Category(row["category"]),
         priority=row["priority"],
         channel=Channel(steps[index]["channel"]),

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.contacts import InvalidContact, normalise_email, normalise_phone
 from kaskad.domain.vocabulary import Channel
+from kaskad.services import policy
 from kaskad.services.errors import Invalid, NotFound
 
 ALL_CHANNELS = "*"
@@ -41,6 +42,7 @@ def add(
         try:
             uow.policy.add_suppression(row)
             uow.commit()
+            policy.list_changed(uow)
         except IntegrityError:
             pass  # added at the same moment by another request: the list holds it either way
     return row | {"created": True}

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy import type_coerce as typed
 
 from kaskad.adapters.storage import schema as s
 from kaskad.adapters.storage.changes import Changes
 from kaskad.adapters.storage.repositories import Row, _dicts, _first, _select_in
+from kaskad.adapters.storage.types import UTCDateTime, json_type
 
 DEFERRED = "deferred"
 
@@ -23,15 +37,35 @@ class PolicyRepository:
         self._locks = locks
 
     # -- what a contact got and has planned ------------------------------------------------
-    def lock_contacts(self, contact_ids: Iterable[str]) -> None:
+    def lock_contact(self, contact_id: str) -> None:
         """Serialise policy decisions per contact: two workers deciding for one contact at
-        once would both see the last free slot of a cap. In id order, against deadlocks."""
+        once would both see the last free slot of a cap."""
+        if self._locks:  # SQLite: the unit of work already holds the database's one write lock
+            self._c.execute(_LOCK, {"contact": contact_id})
+
+    def lock_contacts(self, contact_ids: Iterable[str]) -> None:
+        """As ``lock_contact``, for many, in id order against deadlocks."""
         if not self._locks:
-            return  # SQLite: the unit of work already holds the database's one write lock
+            return
         # NO KEY UPDATE: rows referencing the contact (a notification just inserted) hold a
         # KEY SHARE lock on it, which this must not wait for; two deciders still take turns.
         query = select(s.contacts.c.id).order_by(s.contacts.c.id).with_for_update(key_share=True)
         _select_in(self._c, query, s.contacts.c.id, contact_ids)
+
+    def history(
+        self, contact_id: str, since: datetime, event_types: Sequence[str], addresses: Sequence[str]
+    ) -> list[Row]:
+        """In one statement, one round trip per decision: sends since ``since`` (kind ``s``),
+        deferred notifications (``p``), events of the types given (``e``) and suppression-list
+        entries for the contact's addresses (``x``: ``ref`` the channel, ``topic`` the reason,
+        ``content_key`` the address)."""
+        params = {
+            "contact": contact_id,
+            "since": since,
+            "types": sorted(set(event_types)) or [""],
+            "addresses": [a for a in addresses if a] or [""],
+        }
+        return _dicts(self._c.execute(_HISTORY, params))
 
     def log_send(self, row: dict[str, Any]) -> None:
         self._changes.insert(s.send_log, row)
@@ -109,3 +143,65 @@ class PolicyRepository:
         t = s.policies
         query = select(t.c.version, t.c.digest, t.c.created_at).order_by(t.c.version)
         return _dicts(self._c.execute(query))
+
+
+def _history() -> Any:
+    log, n, e, x = s.send_log, s.notifications, s.events, s.suppressions
+    contact: Any = bindparam("contact")
+    since: Any = bindparam("since")
+    nothing = null()
+    sends = select(
+        literal("s", String).label("kind"),
+        log.c.notification_id.label("ref"),
+        log.c.at.label("at"),
+        log.c.category,
+        log.c.channel,
+        log.c.topic,
+        log.c.content_key,
+        log.c.journey_id,
+        typed(nothing, Integer).label("priority"),
+        typed(nothing, Boolean).label("personal"),
+        typed(nothing, UTCDateTime()).label("created_at"),
+        typed(nothing, json_type()).label("steps"),
+        typed(nothing, Integer).label("current_step"),
+    ).where(log.c.contact_id == contact, log.c.at > since)
+    planned = select(
+        literal("p", String),
+        n.c.id,
+        n.c.due_at,
+        n.c.category,
+        nothing,
+        n.c.topic,
+        n.c.content_key,
+        n.c.journey_id,
+        n.c.priority,
+        n.c.personal,
+        n.c.created_at,
+        n.c.steps,
+        n.c.current_step,
+    ).where(n.c.contact_id == contact, n.c.status == DEFERRED)
+    events = select(literal("e", String), e.c.type, e.c.occurred_at, *[nothing] * 10).where(
+        e.c.contact_id == contact,
+        e.c.occurred_at > since,
+        e.c.type.in_(bindparam("types", expanding=True)),
+    )
+    listed = select(
+        literal("x", String),
+        x.c.channel,
+        x.c.created_at,
+        nothing,
+        nothing,
+        x.c.reason,
+        x.c.address,
+        *[nothing] * 6,
+    ).where(x.c.address.in_(bindparam("addresses", expanding=True)))
+    return union_all(sends, planned, events, listed)
+
+
+# Built once: the statement's shape never changes, only its parameters.
+_HISTORY: Final = _history()
+_LOCK: Final = (
+    select(s.contacts.c.id)
+    .where(s.contacts.c.id == bindparam("contact"))
+    .with_for_update(key_share=True)
+)

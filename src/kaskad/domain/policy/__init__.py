@@ -10,6 +10,7 @@ from kaskad.domain.policy.evaluate import (
     Verdict,
     VerdictKind,
     evaluate,
+    needs_history,
     outranks,
 )
 from kaskad.domain.policy.rules import (
@@ -38,6 +39,7 @@ __all__ = [
     "VerdictKind",
     "evaluate",
     "load_policy",
+    "needs_history",
     "outranks",
     "parse_policy",
 ]

@@ -121,6 +121,17 @@ def outranks(policy: Policy, planned: Planned, candidate: Candidate) -> bool:
     return planned.notification_id < candidate.notification_id
 
 
+def needs_history(policy: Policy, c: Candidate) -> bool:
+    """Whether any rule would look at the contact's sends, plans or events: a transactional
+    message under caps it is exempt from needs none of them, and is decided without reading
+    (or locking) anything."""
+    if _caps_for(policy, c):
+        return True
+    if not c.first:
+        return False
+    return c.content_key is not None or any(_selects(r.suppress, c) for r in policy.relevance)
+
+
 def evaluate(policy: Policy, facts: Facts, candidate: Candidate, now: datetime) -> Verdict:
     if facts.suppressed is not None:
         return Verdict(VerdictKind.SKIP, f"{candidate.channel} skipped: {facts.suppressed}")
