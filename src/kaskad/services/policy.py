@@ -184,11 +184,10 @@ class Gatekeeper:
 
     def _read(self, contact: Row | None, contact_id: str, now: datetime) -> Facts:
         uow, policy = self.uow, self.policy
-        uow.policy.lock_contact(contact_id)
         uow.flush()  # what this transaction already decided counts too
         types = [rule.after for rule in policy.relevance]
         addresses = [a for k in ("phone", "email") if contact and (a := contact.get(k))]
-        rows = uow.policy.history(contact_id, now - policy.horizon, types, addresses)
+        rows = uow.policy.locked_history(contact_id, now - policy.horizon, types, addresses)
         sent = [sent_of(r) for r in rows if r["kind"] == "s"]
         planned = [p for r in rows if r["kind"] == "p" and (p := _planned(r)) is not None]
         events = [Happened(r["ref"], r["at"]) for r in rows if r["kind"] == "e"]

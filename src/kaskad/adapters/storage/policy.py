@@ -52,6 +52,26 @@ class PolicyRepository:
         query = select(s.contacts.c.id).order_by(s.contacts.c.id).with_for_update(key_share=True)
         _select_in(self._c, query, s.contacts.c.id, contact_ids)
 
+    def locked_history(
+        self, contact_id: str, since: datetime, event_types: Sequence[str], addresses: Sequence[str]
+    ) -> list[Row]:
+        """``lock_contact`` then ``history``. On PostgreSQL both go in one round trip
+        (pipeline mode): the history statement starts after the lock is granted, so it sees
+        what the previous holder committed."""
+        if not self._locks:
+            return self.history(contact_id, since, event_types, addresses)
+        raw = self._c.connection.driver_connection
+        params = {
+            "contact": contact_id,
+            "since": since,
+            "types": sorted(set(event_types)),
+            "addresses": [a for a in addresses if a],
+        }
+        with raw.pipeline():  # type: ignore[union-attr]
+            raw.execute(_PG_LOCK, params)  # type: ignore[union-attr]
+            cursor = raw.execute(_PG_HISTORY, params)  # type: ignore[union-attr]
+        return [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
     def history(
         self, contact_id: str, since: datetime, event_types: Sequence[str], addresses: Sequence[str]
     ) -> list[Row]:
@@ -205,3 +225,38 @@ _LOCK: Final = (
     .where(s.contacts.c.id == bindparam("contact"))
     .with_for_update(key_share=True)
 )
+
+HISTORY_COLUMNS: Final = (
+    "kind",
+    "ref",
+    "at",
+    "category",
+    "channel",
+    "topic",
+    "content_key",
+    "journey_id",
+    "priority",
+    "personal",
+    "created_at",
+    "steps",
+    "current_step",
+)
+# The same statements in PostgreSQL's own words, for the driver's pipeline: arrays instead
+# of expanding IN lists, so the text never changes and the server keeps it prepared.
+_PG_LOCK: Final = "SELECT id FROM contacts WHERE id = %(contact)s FOR NO KEY UPDATE"
+_PG_HISTORY: Final = """\
+SELECT 's', notification_id, at, category, channel, topic, content_key, journey_id,
+       NULL::int, NULL::bool, NULL::timestamptz, NULL::jsonb, NULL::int
+  FROM send_log WHERE contact_id = %(contact)s AND at > %(since)s
+UNION ALL
+SELECT 'p', id, due_at, category, NULL, topic, content_key, journey_id,
+       priority, personal, created_at, steps, current_step
+  FROM notifications WHERE contact_id = %(contact)s AND status = 'deferred'
+UNION ALL
+SELECT 'e', type, occurred_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM events
+ WHERE contact_id = %(contact)s AND occurred_at > %(since)s AND type = ANY(%(types)s)
+UNION ALL
+SELECT 'x', channel, created_at, NULL, NULL, reason, address, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM suppressions WHERE address = ANY(%(addresses)s)
+"""

@@ -188,15 +188,16 @@ def _schedule(policy: Policy, facts: Facts, c: Candidate, now: datetime) -> Verd
     """Now if every cap and the quiet hours allow it, else the first slot that does."""
     caps = _caps_for(policy, c)
     occupied = _occupied(policy, facts, c)
+    counted = [(rule, _counted(rule, occupied, c)) for rule in caps]
     quiet = policy.quiet_hours.get(c.category)
-    notes = [_usage(rule, occupied, c, now) for rule in caps]
-    blocking = _blocking(caps, occupied, c, now, facts.zone) or _quiet_reason(
+    notes = [_usage(rule, times, now) for rule, times in counted]
+    blocking = _blocking(counted, now, facts.zone) or _quiet_reason(
         quiet, now, facts.zone, c.category
     )
     if blocking is None:
         return Verdict(VerdictKind.SEND, "within policy", notes=tuple(notes))
     deadline = _deadline(policy, c)
-    slot = _next_slot(caps, occupied, c, quiet, facts.zone, now, deadline)
+    slot = _next_slot(counted, quiet, facts.zone, now, deadline)
     if slot is None:
         when = _local(deadline, facts.zone)
         kind = VerdictKind.SUPPRESS if c.first else VerdictKind.SKIP
@@ -267,18 +268,20 @@ def _in_window(times: Sequence[datetime], rule: CapRule, at: datetime) -> list[d
     return [t for t in times if at - rule.window < t < at + rule.window]
 
 
-def _blocking(
-    caps: Sequence[CapRule], occupied: Sequence[Occupied], c: Candidate, at: datetime, zone: tzinfo
-) -> str | None:
-    for rule in caps:
-        inside = _in_window(_counted(rule, occupied, c), rule, at)
+Counted = Sequence[tuple[CapRule, list[datetime]]]
+"""Each cap with the times of what it counts."""
+
+
+def _blocking(counted: Counted, at: datetime, zone: tzinfo) -> str | None:
+    for rule, times in counted:
+        inside = _in_window(times, rule, at)
         if len(inside) >= rule.limit:
             return f"{rule.label} reached ({len(inside)} sent since {_local(inside[0], zone)})"
     return None
 
 
-def _usage(rule: CapRule, occupied: Sequence[Occupied], c: Candidate, now: datetime) -> str:
-    inside = _in_window(_counted(rule, occupied, c), rule, now)
+def _usage(rule: CapRule, times: list[datetime], now: datetime) -> str:
+    inside = _in_window(times, rule, now)
     return f"{rule.label}: {len(inside)} of {rule.limit} used"
 
 
@@ -303,9 +306,7 @@ def _quiet_reason(
 
 
 def _next_slot(
-    caps: Sequence[CapRule],
-    occupied: Sequence[Occupied],
-    c: Candidate,
+    counted: Counted,
     quiet: QuietHours | None,
     zone: tzinfo,
     now: datetime,
@@ -317,15 +318,13 @@ def _next_slot(
     the window) or the quiet hours end, so those moments are the only ones to try.
     """
     moments = {now}
-    for rule in caps:
-        moments.update(
-            t + rule.window for t in _counted(rule, occupied, c) if t + rule.window > now
-        )
+    for rule, times in counted:
+        moments.update(t + rule.window for t in times if t + rule.window > now)
     for moment in sorted(moments):
         slot = _quiet_end(quiet, moment, zone) or moment
         if slot > deadline:
             return None
-        if _blocking(caps, occupied, c, slot, zone) is None:
+        if _blocking(counted, slot, zone) is None:
             return slot
     return None
 
