@@ -192,9 +192,15 @@ def test_a_higher_priority_campaign_takes_the_slot_and_the_other_moves(
     apply(client, "caps:\n  marketing: 1/day\n")
     send(client, offer())  # the day's one marketing message
     low = send(client, offer("email", priority=10))
+    wanted = low["due_at"]
     high = send(client, offer("viber", priority=50))
     assert low["status"] == high["status"] == "deferred"
-    assert low["due_at"] == high["due_at"]  # both wanted tomorrow's first slot
+    assert high["due_at"] == wanted  # the higher priority takes tomorrow's slot...
+    low = refresh(client, low)
+    assert low["due_at"].startswith("2026-01-07T09:00:00")  # ...and the other moves at once
+    assert low["decisions"][-1]["reason"].startswith("moved: marketing cap 1/day reached")
+    calendar = client.get("/v1/contacts/c1/calendar").json()
+    assert [p["notification"] for p in calendar["planned"]] == [high["id"], low["id"]]
     clock.advance(timedelta(days=1))
     settle(app, clock)
     high, low = refresh(client, high), refresh(client, low)
@@ -202,6 +208,8 @@ def test_a_higher_priority_campaign_takes_the_slot_and_the_other_moves(
     assert low["status"] == "deferred"
     assert low["due_at"].startswith("2026-01-07T09:00:00")
     assert "marketing cap 1/day reached" in low["decisions"][-1]["reason"]
+    timeline = client.get("/v1/contacts/c1/timeline").json()["items"]
+    assert any(i["kind"] == "decision" and i["text"].startswith("moved:") for i in timeline)
 
 
 def test_no_slot_before_valid_until_drops_the_notification(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +57,6 @@ def validate_timezone(name: str) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=65536)
 def timezone_for_phone(e164: str) -> str | None:
     """The phone's country time zone (the first one where a country has several)."""
     zones = [

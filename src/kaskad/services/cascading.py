@@ -125,8 +125,10 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
                 "at": now,
             }
         )
-    if transition.decisions:
-        policy.gatekeeper(uow).forget(row["contact_id"])  # a send or a deferral: read again
+    keeper = policy.gatekeeper(uow)
+    # A send or a deferral changes the contact's facts; with other notifications planned,
+    # one of them may have lost its slot to this one.
+    replan = bool(transition.decisions) and keeper.forget(row["contact_id"])
     state = transition.state
     if state != item.state or transition.effects:
         values: dict[str, Any] = {
@@ -142,6 +144,11 @@ def carry_out(uow: UnitOfWork, item: Tracked, transition: Transition, now: datet
                 uow.work_added("runs")
         row.update(values)
         uow.notifications.set(row["id"], values)
+    if replan and any(d.kind in _PLANNING for d in transition.decisions):
+        keeper.replan(row["contact_id"], now)
+
+
+_PLANNING = frozenset({DecisionKind.SEND, DecisionKind.DEFER})
 
 
 def _logger(notification_id: str, kind: DecisionKind, reason: str) -> Callable[[], None]:

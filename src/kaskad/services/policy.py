@@ -8,12 +8,13 @@ take turns: the second sees the first one's send and never takes the same last s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from kaskad.domain.policy import (
     evaluate,
     load_policy,
     needs_history,
+    replan,
 )
 from kaskad.domain.vocabulary import Category, Channel
 from kaskad.services.errors import invalid_document
@@ -127,9 +129,12 @@ def zone_of(contact: Row | None, policy: Policy) -> tzinfo:
     """The contact's time zone; else its phone number's country's; else the policy's default."""
     name = contact.get("timezone") if contact else None
     if not name and contact and contact.get("phone"):
-        name = timezone_for_phone(contact["phone"])
+        name = _phone_zone(contact["phone"])
     return ZoneInfo(name or policy.default_timezone)
 
+
+# A phone's country time zone, remembered: parsing the number costs more than the decision.
+_phone_zone = functools.lru_cache(maxsize=65536)(timezone_for_phone)
 
 Listed = tuple[str, str, str]
 """A suppression-list entry: address, channel (or ``*``), reason."""
@@ -143,8 +148,11 @@ class Gatekeeper:
     policy: Policy
     facts: dict[str, Facts] = field(default_factory=dict)
     listed: dict[str, list[Listed]] = field(default_factory=dict)
+    contacts: dict[str, Row | None] = field(default_factory=dict)
 
     def gate(self, row: Row, contact: Row | None, messages: Mapping[int, Row]) -> Gate:
+        self.contacts[row["contact_id"]] = contact
+
         def decide(index: int, step: Step, now: datetime) -> Verdict:
             candidate = candidate_of(row, step.channel, first=not messages)
             history = needs_history(self.policy, candidate)
@@ -178,9 +186,35 @@ class Gatekeeper:
             return known
         return Facts(known.zone, known.sent, known.planned, known.events, reason)
 
-    def forget(self, contact_id: str) -> None:
-        """The contact's facts changed in this transaction (a send, a deferral): read again."""
-        self.facts.pop(contact_id, None)
+    def forget(self, contact_id: str) -> bool:
+        """The contact's facts changed in this transaction (a send, a deferral): read again.
+        True when the contact had other notifications planned, which may have to move."""
+        known = self.facts.pop(contact_id, None)
+        return known is not None and bool(known.planned)
+
+    def replan(self, contact_id: str, now: datetime) -> None:
+        """Move the contact's planned notifications whose slot a higher-ranked one took."""
+        if contact_id not in self.contacts:
+            return
+        contact = self.contacts[contact_id]
+        facts = self.facts_for(contact, Channel.SMS, contact_id, now)
+        moves = replan(self.policy, facts, now) if facts.planned else []
+        free = self.uow.policy.lock_plans([m.notification_id for m in moves])
+        for move in (m for m in moves if m.notification_id in free):
+            self.uow.notifications.set(move.notification_id, {"due_at": move.at, "updated_at": now})
+            self.uow.notifications.add_decision(
+                {
+                    "contact_id": contact_id,
+                    "notification_id": move.notification_id,
+                    "message_id": None,
+                    "step": None,
+                    "kind": "defer",
+                    "reason": move.reason,
+                    "at": now,
+                }
+            )
+        if moves:
+            self.forget(contact_id)
 
     def _read(self, contact: Row | None, contact_id: str, now: datetime) -> Facts:
         uow, policy = self.uow, self.policy
@@ -311,8 +345,5 @@ def _planned(row: Row) -> Planned | None:
         topic=row["topic"],
         content_key=row["content_key"],
         journey=row["journey_id"],
+        valid_until=row["valid_until"],
     )
-
-
-def window_start(policy: Policy, now: datetime) -> datetime:
-    return now - max(policy.horizon, timedelta(days=1))

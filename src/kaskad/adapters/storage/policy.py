@@ -87,6 +87,17 @@ class PolicyRepository:
         }
         return _dicts(self._c.execute(_HISTORY, params))
 
+    def lock_plans(self, notification_ids: Sequence[str]) -> set[str]:
+        """Of these deferred notifications, those this transaction may move: one a timer is
+        working on right now is skipped (it is being judged again anyway)."""
+        if not notification_ids:
+            return set()
+        n = s.notifications
+        query = select(n.c.id).where(n.c.status == DEFERRED).order_by(n.c.id)
+        if self._locks:
+            query = query.with_for_update(skip_locked=True)
+        return {r["id"] for r in _select_in(self._c, query, n.c.id, notification_ids)}
+
     def log_send(self, row: dict[str, Any]) -> None:
         self._changes.insert(s.send_log, row)
 
@@ -184,6 +195,7 @@ def _history() -> Any:
         typed(nothing, UTCDateTime()).label("created_at"),
         typed(nothing, json_type()).label("steps"),
         typed(nothing, Integer).label("current_step"),
+        typed(nothing, UTCDateTime()).label("valid_until"),
     ).where(log.c.contact_id == contact, log.c.at > since)
     planned = select(
         literal("p", String),
@@ -199,8 +211,9 @@ def _history() -> Any:
         n.c.created_at,
         n.c.steps,
         n.c.current_step,
+        n.c.valid_until,
     ).where(n.c.contact_id == contact, n.c.status == DEFERRED)
-    events = select(literal("e", String), e.c.type, e.c.occurred_at, *[nothing] * 10).where(
+    events = select(literal("e", String), e.c.type, e.c.occurred_at, *[nothing] * 11).where(
         e.c.contact_id == contact,
         e.c.occurred_at > since,
         e.c.type.in_(bindparam("types", expanding=True)),
@@ -213,7 +226,7 @@ def _history() -> Any:
         nothing,
         x.c.reason,
         x.c.address,
-        *[nothing] * 6,
+        *[nothing] * 7,
     ).where(x.c.address.in_(bindparam("addresses", expanding=True)))
     return union_all(sends, planned, events, listed)
 
@@ -240,23 +253,26 @@ HISTORY_COLUMNS: Final = (
     "created_at",
     "steps",
     "current_step",
+    "valid_until",
 )
 # The same statements in PostgreSQL's own words, for the driver's pipeline: arrays instead
 # of expanding IN lists, so the text never changes and the server keeps it prepared.
 _PG_LOCK: Final = "SELECT id FROM contacts WHERE id = %(contact)s FOR NO KEY UPDATE"
 _PG_HISTORY: Final = """\
 SELECT 's', notification_id, at, category, channel, topic, content_key, journey_id,
-       NULL::int, NULL::bool, NULL::timestamptz, NULL::jsonb, NULL::int
+       NULL::int, NULL::bool, NULL::timestamptz, NULL::jsonb, NULL::int, NULL::timestamptz
   FROM send_log WHERE contact_id = %(contact)s AND at > %(since)s
 UNION ALL
 SELECT 'p', id, due_at, category, NULL, topic, content_key, journey_id,
-       priority, personal, created_at, steps, current_step
+       priority, personal, created_at, steps, current_step, valid_until
   FROM notifications WHERE contact_id = %(contact)s AND status = 'deferred'
 UNION ALL
-SELECT 'e', type, occurred_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'e', type, occurred_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
   FROM events
  WHERE contact_id = %(contact)s AND occurred_at > %(since)s AND type = ANY(%(types)s)
 UNION ALL
-SELECT 'x', channel, created_at, NULL, NULL, reason, address, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'x', channel, created_at, NULL, NULL, reason, address, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
   FROM suppressions WHERE address = ANY(%(addresses)s)
 """

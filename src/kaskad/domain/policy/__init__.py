@@ -5,6 +5,7 @@ from kaskad.domain.policy.evaluate import (
     Candidate,
     Facts,
     Happened,
+    Move,
     Planned,
     Sent,
     Verdict,
@@ -12,6 +13,7 @@ from kaskad.domain.policy.evaluate import (
     evaluate,
     needs_history,
     outranks,
+    replan,
 )
 from kaskad.domain.policy.rules import (
     DEFAULT_POLICY,
@@ -28,6 +30,7 @@ __all__ = [
     "CapRule",
     "Facts",
     "Happened",
+    "Move",
     "Planned",
     "Policy",
     "PolicyError",
@@ -42,4 +45,5 @@ __all__ = [
     "needs_history",
     "outranks",
     "parse_policy",
+    "replan",
 ]

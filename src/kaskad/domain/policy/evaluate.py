@@ -12,7 +12,7 @@ the fallbacks too: an SMS fallback at 23:00 waits for the morning like any marke
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
@@ -84,6 +84,7 @@ class Planned:
     topic: str | None = None
     content_key: str | None = None
     journey: str | None = None
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +328,58 @@ def _next_slot(
         if _blocking(counted, slot, zone) is None:
             return slot
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A planned notification whose slot was taken by one of higher rank: its new slot."""
+
+    notification_id: str
+    at: datetime
+    reason: str
+
+
+def replan(policy: Policy, facts: Facts, now: datetime) -> list[Move]:
+    """Judge the contact's planned notifications again, highest rank first, each at its own
+    slot: those whose slot a higher-ranked notification has taken move to the next free one.
+    A plan that has become impossible stays: it is dropped, with its reason, when it falls due."""
+    planned = list(facts.planned)
+    moves: list[Move] = []
+    sent_ids = {s.notification_id for s in facts.sent}
+    ranked = sorted(planned, key=lambda p: _rank_key(policy, p), reverse=True)
+    for plan in ranked:
+        candidate = _as_candidate(plan, first=plan.notification_id not in sent_ids)
+        current = Facts(facts.zone, facts.sent, planned, facts.events)
+        verdict = evaluate(policy, current, candidate, max(now, plan.at))
+        if verdict.kind is not VerdictKind.DEFER or verdict.until is None:
+            continue
+        if verdict.until == plan.at:
+            continue
+        moved = replace(plan, at=verdict.until)
+        planned = [moved if p is plan else p for p in planned]
+        reason = verdict.reason.replace("deferred:", "moved:", 1)
+        moves.append(Move(plan.notification_id, verdict.until, reason))
+    return moves
+
+
+def _rank_key(policy: Policy, p: Planned) -> tuple[int, int, int, float]:
+    return (policy.rank(p.category), p.priority, int(p.personal), -p.created_at.timestamp())
+
+
+def _as_candidate(p: Planned, *, first: bool) -> Candidate:
+    return Candidate(
+        notification_id=p.notification_id,
+        category=p.category,
+        priority=p.priority,
+        channel=p.channel,
+        created_at=p.created_at,
+        valid_until=p.valid_until,
+        personal=p.personal,
+        topic=p.topic,
+        content_key=p.content_key,
+        journey=p.journey,
+        first=first,
+    )
 
 
 def _zone_name(zone: tzinfo) -> str:
