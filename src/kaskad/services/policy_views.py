@@ -10,7 +10,7 @@ from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.cascades import Step
-from kaskad.domain.policy import Candidate, Facts, VerdictKind, evaluate
+from kaskad.domain.policy import Candidate, CapRule, Facts, Policy, VerdictKind, evaluate
 from kaskad.domain.vocabulary import Category
 from kaskad.services import cascading, policy
 from kaskad.services.errors import Invalid, NotFound
@@ -143,7 +143,7 @@ def _sent(row: Any) -> dict[str, Any]:
     return {k: row[k] for k in keys}
 
 
-def _cap_use(rule: Any, facts: Facts, now: datetime) -> dict[str, Any]:
+def _cap_use(rule: CapRule, facts: Facts, now: datetime) -> dict[str, Any]:
     used = {
         s.notification_id if rule.channel is None else f"{s.notification_id}/{i}"
         for i, s in enumerate(facts.sent)
@@ -156,7 +156,7 @@ def _cap_use(rule: Any, facts: Facts, now: datetime) -> dict[str, Any]:
     return {"rule": rule.label, "used": len(used), "limit": rule.limit}
 
 
-def _silenced(rules: Any, events: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+def _silenced(rules: Policy, events: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
     silenced = []
     for rule in rules.relevance:
         times = [e["occurred_at"] for e in events if e["type"] == rule.after]

@@ -171,8 +171,11 @@ def list_suppressions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(description="`address channel` of the last row")] = None,
 ) -> Any:
-    cursor = tuple(after.rsplit(" ", 1)) if after and " " in after else None
-    rows = suppressions.listed(app.uow(), limit=limit, after=cursor)  # type: ignore[arg-type]
+    cursor: tuple[str, str] | None = None
+    if after and " " in after:
+        address, channel = after.rsplit(" ", 1)
+        cursor = (address, channel)
+    rows = suppressions.listed(app.uow(), limit=limit, after=cursor)
     last = rows[-1] if len(rows) == limit else None
     return {"suppressions": rows, "next": f"{last['address']} {last['channel']}" if last else None}
 
