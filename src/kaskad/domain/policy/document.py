@@ -15,13 +15,14 @@ relevance:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from kaskad.domain.contacts import InvalidContact, validate_timezone
-from kaskad.domain.journeys.reader import Reader, describe, quote, suggest
-from kaskad.domain.journeys.source import JourneyError, Path, load_source
+from kaskad.domain.journeys.reader import Reader, describe, did_you_mean, quote, suggest
+from kaskad.domain.journeys.source import JourneyError, Path, Problem, load_source
 from kaskad.domain.policy.rules import (
     CATEGORY_ORDER,
     NAMED_WINDOWS,
@@ -51,8 +52,25 @@ _TOP: Final = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _PolicyProblem(Problem):
+    def __str__(self) -> str:
+        # A problem of the document as a whole belongs to the policy, not to a journey.
+        return str(Problem(self.path or "policy", self.line, self.message))
+
+
 class PolicyError(JourneyError):
     """A policy that cannot be used, with every problem found."""
+
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        *,
+        filename: str | None = None,
+        truncated: bool = False,
+    ) -> None:
+        named = [_PolicyProblem(p.path, p.line, p.message) for p in problems]
+        super().__init__(named, filename=filename, truncated=truncated)
 
 
 def load_policy(text: str, *, filename: str = "<policy>") -> Policy:
@@ -167,7 +185,17 @@ def _limit(r: Reader, value: Any, path: Path) -> tuple[int, timedelta] | None:
     if not 1 <= count <= 10_000:
         r.report(path, f"{count} is out of range (1 to 10000)")
         return None
-    window = NAMED_WINDOWS.get(per) or r.duration(per, path)
+    window = NAMED_WINDOWS.get(per)
+    if window is None and not per[0].isdigit():
+        # A word that is not a named window ("wek") can never be a duration either.
+        r.report(
+            path,
+            f"{quote(value)} is not a limit: the window is hour, day, week, month or a "
+            f"duration such as 12h{did_you_mean(per, NAMED_WINDOWS)}",
+        )
+        return None
+    if window is None:
+        window = r.duration(per, path)
     return (count, window) if window is not None else None
 
 
@@ -282,6 +310,6 @@ def _zone(r: Reader, value: Any, path: Path) -> str | None:
         return None
     try:
         return validate_timezone(name)
-    except InvalidContact as exc:
-        r.report(path, str(exc))
+    except InvalidContact:
+        r.report(path, f"{quote(name)} is not an IANA time zone (e.g. Europe/Kyiv)")
         return None

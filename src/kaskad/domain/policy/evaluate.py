@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from kaskad.domain.durations import format_duration
@@ -290,12 +290,24 @@ def _quiet_end(quiet: QuietHours | None, at: datetime, zone: tzinfo) -> datetime
     """When the quiet hours holding ``at`` end, or None when ``at`` is not in them."""
     if quiet is None or quiet.start == quiet.end:
         return None
-    local = at.astimezone(zone).time()
+    local_at = at.astimezone(zone)
+    local = local_at.time()
     if quiet.start < quiet.end:
         inside = quiet.start <= local < quiet.end
     else:
         inside = local >= quiet.start or local < quiet.end
-    return next_time_of_day(at, quiet.end, zone) if inside else None
+    if not inside:
+        return None
+    end = next_time_of_day(at, quiet.end, zone)
+    # ``next_time_of_day`` means the first of a local time that happens twice. Inside the
+    # repeated hour of a fall-back day that first one has passed, but the clock shows the end
+    # again within the hour; waiting for tomorrow's would hold the message a whole day.
+    for day in (local_at.date(), local_at.date() + timedelta(days=1)):
+        wall = datetime.combine(day, quiet.end)
+        again = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        if at < again < end and again.astimezone(zone).replace(tzinfo=None) == wall:
+            return again
+    return end
 
 
 def _quiet_reason(
