@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kaskad.domain.verifications import check_alphabet
 from kaskad.domain.vocabulary import Channel
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - the known default
@@ -57,6 +58,40 @@ class SandboxSettings(BaseSettings):
         for outcome, weight in value.items():
             if outcome not in SANDBOX_OUTCOMES or weight < 0:
                 raise ValueError(f"bad sandbox mix entry {outcome!r}: {weight}")
+        return value
+
+
+class OtpSettings(BaseModel):
+    """One-time codes (POST /v1/verifications) — see docs/otp.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code_length: int = Field(6, ge=4, le=12)
+    alphabet: str = "0123456789"
+    expiry_seconds: float = Field(300, gt=0, le=86400)
+    max_attempts: int = Field(5, ge=1, le=20)
+    # How long each step of the cascade waits to be delivered before the next channel.
+    step_timeout_seconds: float = Field(30, gt=0, le=3600)
+    # {code} and {minutes} are filled in; a voice call reads the code one character at a time.
+    text: str = "Your code is {code}. It expires in {minutes} minutes."
+    push_title: str = "Verification code"
+    email_subject: str = "Your verification code"
+    # Against SMS pumping: codes per phone and per client IP in a rolling window (0 = off).
+    phone_limit: int = Field(5, ge=0)
+    phone_window_seconds: float = Field(900, gt=0)
+    ip_limit: int = Field(20, ge=0)
+    ip_window_seconds: float = Field(3600, gt=0)
+
+    @field_validator("alphabet")
+    @classmethod
+    def _usable_alphabet(cls, value: str) -> str:
+        return check_alphabet(value)
+
+    @field_validator("text")
+    @classmethod
+    def _has_code(cls, value: str) -> str:
+        if "{code}" not in value:
+            raise ValueError("the OTP text needs {code}")
         return value
 
 
@@ -168,6 +203,7 @@ class Settings(BaseSettings):
     channels: dict[Channel, str] = Field(default_factory=lambda: dict.fromkeys(Channel, "sandbox"))
     sandbox_enabled: bool = True
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    otp: OtpSettings = Field(default_factory=OtpSettings)
     # Real gateways by name, e.g. [providers.smsc] type = "smpp" ...; route channels to them
     # with ``channels``.
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)

@@ -416,3 +416,36 @@ policies = Table(
     Column("digest", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+verifications = Table(
+    "verifications",
+    metadata,
+    # One-time codes. Only a keyed hash of the code is kept, and only while the verification
+    # is pending; phone and IP are kept as keyed hashes, enough to count sends against
+    # pumping. ``masked`` holds each step's content with the code masked: it replaces the
+    # sent content once the verification is settled.
+    Column("id", String(40), primary_key=True),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), nullable=False),
+    Column("notification_id", String(40), ForeignKey("notifications.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("code_hash", String(64)),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("phone_key", String(64)),
+    Column("ip_key", String(64)),
+    Column("channels", json_type(), nullable=False),
+    Column("masked", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Index("ix_verifications_contact", "contact_id", "created_at"),
+    Index("ix_verifications_phone", "phone_key", "created_at"),
+    Index("ix_verifications_ip", "ip_key", "created_at"),
+    Index(
+        "ix_verifications_pending",
+        "expires_at",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+)

@@ -29,6 +29,7 @@ from kaskad.adapters.storage.templates import (
     LinkRepository,
     TemplateRepository,
 )
+from kaskad.adapters.storage.verifications import VerificationRepository
 
 _WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_GUARD = threading.Lock()
@@ -102,6 +103,7 @@ class UnitOfWork:
         self.early_reports = EarlyReportRepository(conn, self.changes)
         self.inbound = InboundRepository(conn, self.changes)
         self.policy = PolicyRepository(conn, self.changes, self.locks_rows)
+        self.verifications = VerificationRepository(conn, self.locks_rows)
         # What services remember for the length of this transaction (facts already read).
         self.memo: dict[str, Any] = {}
         return self

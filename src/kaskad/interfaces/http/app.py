@@ -25,6 +25,7 @@ from kaskad.interfaces.http import (
     policy,
     sandbox,
     templates,
+    verifications,
     webhooks,
 )
 from kaskad.interfaces.http.errors import error_response
@@ -72,6 +73,7 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
         contacts,
         events,
         notifications,
+        verifications,
         journeys,
         templates,
         policy,
