@@ -16,9 +16,11 @@ from kaskad.adapters.channels.sms.smpp import SmppConfig, SmppProvider
 from kaskad.adapters.storage.database import create_db_engine, is_current, upgrade
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.providers import BounceSource, Provider, WebhookParser
+from kaskad.domain.routing import BreakerSettings, Route
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, SystemClock
 from kaskad.engine.runner import Engine, EngineConfig
+from kaskad.engine.throttle import ProviderLimits
 from kaskad.services.rendering import Tracking
 from kaskad.services.sending import RetryPolicy
 from kaskad.settings import (
@@ -134,6 +136,28 @@ def _bounces(settings: Settings) -> tuple[list[BounceSource], dict[str, WebhookP
     return sources, hooks
 
 
+def _routes(settings: Settings, providers: Mapping[str, Provider]) -> dict[Channel, list[Route]]:
+    """The routes as domain values; a provider that cannot carry the channel is refused."""
+    routes: dict[Channel, list[Route]] = {}
+    for channel, configured in settings.routes.items():
+        for r in configured:
+            if channel not in providers[r.provider].channels:
+                raise ConfigurationError(
+                    f"routes.{channel}: provider {r.provider!r} does not carry {channel}"
+                )
+        routes[channel] = [
+            Route(r.provider, r.priority, r.weight, r.cost, tuple(r.prefixes)) for r in configured
+        ]
+    return routes
+
+
+def _limits(settings: Settings) -> dict[str, ProviderLimits]:
+    return {
+        name: ProviderLimits(c.rate_limit, c.burst, c.window, c.timeout_seconds)
+        for name, c in settings.provider_limits.items()
+    }
+
+
 def build(
     settings: Settings,
     *,
@@ -196,6 +220,12 @@ def build(
             routing=dict(settings.channels),
             tracking=tracking,
             send_log_kept=timedelta(days=settings.send_log_days),
+            routes=_routes(settings, providers),
+            breaker=BreakerSettings(
+                failures_to_open=settings.breaker.failures_to_open,
+                open_for=timedelta(seconds=settings.breaker.open_seconds),
+            ),
+            limits=_limits(settings),
         ),
     )
     return App(

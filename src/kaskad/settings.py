@@ -184,6 +184,52 @@ ProviderSettings = Annotated[
 ]
 
 
+class RouteSettings(BaseModel):
+    """One provider of a channel's routes — see "Routing and failover" in docs/providers.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    # Lower goes first among routes of equal prefix and cost.
+    priority: int = Field(1, ge=0)
+    # Share among routes of equal prefix, cost and priority; 0 is a standby.
+    weight: float = Field(1.0, ge=0)
+    # Per message; only the order matters, so use one currency across a channel's routes.
+    cost: float = Field(0.0, ge=0)
+    # Address prefixes this route covers (E.164 for phones, with or without "+"); none
+    # covers every address.
+    prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("prefixes")
+    @classmethod
+    def _plain_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not prefix.strip() or prefix.strip() != prefix or prefix == "+":
+                raise ValueError(f"prefix {prefix!r}: an address's start, such as '+38050'")
+        return value
+
+
+class ProviderLimitsSettings(BaseModel):
+    """How much one provider takes (``[provider_limits.NAME]``), for any provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_limit: float | None = Field(None, gt=0, description="messages/s in this process")
+    burst: int | None = Field(None, ge=1, description="messages at once after a quiet spell")
+    window: int | None = Field(None, ge=1, description="messages in flight, unanswered")
+    timeout_seconds: float | None = Field(None, gt=0, description="one send call, at most")
+
+
+class BreakerConfig(BaseModel):
+    """When a failing provider is skipped: after ``failures_to_open`` failed calls in a row,
+    for ``open_seconds``, then one probe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failures_to_open: int = Field(5, ge=1)
+    open_seconds: float = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KASKAD_", env_nested_delimiter="__", extra="forbid"
@@ -207,6 +253,12 @@ class Settings(BaseSettings):
     # Real gateways by name, e.g. [providers.smsc] type = "smpp" ...; route channels to them
     # with ``channels``.
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Several providers for a channel, chosen per address by prefix, cost, priority and
+    # weight, with failover (e.g. [[routes.sms]] provider = "smsc_a" ...). A channel with
+    # routes ignores ``channels`` for messages left to its default.
+    routes: dict[Channel, list[RouteSettings]] = Field(default_factory=dict)
+    provider_limits: dict[str, ProviderLimitsSettings] = Field(default_factory=dict)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
     # Where customers reach kaskad's short links (/r/...), open pixels and one-click
     # unsubscribe: kaskad's public address. Unset, it is http://host:port.
@@ -279,6 +331,23 @@ class Settings(BaseSettings):
                     f"provider name {name!r}: letters, digits, - and _ only, not 'sandbox'"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _routes_name_providers(self) -> Self:
+        known = set(self.providers) | ({"sandbox"} if self.sandbox_enabled else set())
+        for channel, routes in self.routes.items():
+            if not routes:
+                raise ValueError(f"routes.{channel}: list at least one route, or leave it out")
+            for route in routes:
+                if route.provider not in known:
+                    raise ValueError(
+                        f"routes.{channel}: provider {route.provider!r} is not configured"
+                        + (" (the sandbox is disabled)" if route.provider == "sandbox" else "")
+                    )
+        for name in self.provider_limits:
+            if name not in known:
+                raise ValueError(f"provider_limits.{name}: no provider of that name")
+        return self
 
     @property
     def link_key(self) -> bytes:

@@ -26,6 +26,18 @@ RUNS_ENDED = Counter(
 SENDS = Counter(
     "kaskad_provider_sends", "Provider send results", ["provider", "outcome"], registry=REGISTRY
 )
+FAILOVERS = Counter(
+    "kaskad_provider_failovers",
+    "Messages routed past their first provider, by channel, from, to and reason",
+    ["channel", "source", "target", "reason"],
+    registry=REGISTRY,
+)
+CIRCUIT_OPENED = Counter(
+    "kaskad_provider_circuit_opened",
+    "Times a provider's circuit breaker opened (in this process)",
+    ["provider"],
+    registry=REGISTRY,
+)
 CLAIM_SECONDS = Histogram(
     "kaskad_claim_seconds",
     "Time to claim and advance one batch of due work",

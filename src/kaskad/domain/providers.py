@@ -28,12 +28,18 @@ class OutgoingMessage:
     content: Mapping[str, Any]
     category: Category
     attempt: int
+    # The provider whose retry ended the previous attempt, for a routed message: the next
+    # attempt goes to the provider after it.
+    retried_on: str | None = None
 
 
 class SendOutcome(StrEnum):
     ACCEPTED = "accepted"
     RETRY = "retry"
     FAILED = "failed"
+    # Held back before any provider saw it (over a provider's rate): back in the outbox
+    # until its slot, without using up an attempt.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,9 @@ class SendResult:
     retry_after: float | None = None
     cost: float | None = None
     currency: str | None = None
+    # The provider a routed message went to, so the message row names the one that took it
+    # (reports are matched by provider and provider id). None: the message's own provider.
+    provider: str | None = None
 
     @classmethod
     def accepted(cls, message_id: str, provider_message_id: str, **kw: Any) -> SendResult:
@@ -60,6 +69,10 @@ class SendResult:
         cls, message_id: str, error: str, status: MessageStatus = MessageStatus.FAILED
     ) -> SendResult:
         return cls(message_id, SendOutcome.FAILED, status=status, error=error)
+
+    @classmethod
+    def deferred(cls, message_id: str, wait: float, why: str) -> SendResult:
+        return cls(message_id, SendOutcome.DEFERRED, error=why, retry_after=wait)
 
 
 @dataclass(frozen=True, slots=True)

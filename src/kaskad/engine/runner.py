@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -31,9 +31,12 @@ from kaskad.domain.providers import (
     SendResult,
     StatusReport,
 )
+from kaskad.domain.routing import BreakerSettings, Route
 from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel
 from kaskad.engine.clock import Clock, VirtualClock
+from kaskad.engine.router import Failover, Router, summarise
 from kaskad.engine.sink import EngineSink
+from kaskad.engine.throttle import Gate, ProviderLimits
 from kaskad.services import inbound, reports, runs, sandbox, sending, timers, triggers
 from kaskad.services.rendering import NO_TRACKING, Tracking
 
@@ -62,6 +65,12 @@ class EngineConfig:
     tracking: Tracking = NO_TRACKING
     # Sends older than this leave the send log (no cap looks back that far).
     send_log_kept: timedelta = timedelta(days=90)
+    # Several providers per channel (least-cost routing and failover); a channel without
+    # routes sends through ``routing`` alone.
+    routes: Mapping[Channel, Sequence[Route]] = field(default_factory=dict)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    # Per provider: rate, in-flight window, call timeout.
+    limits: Mapping[str, ProviderLimits] = field(default_factory=dict)
 
 
 class Engine:
@@ -84,6 +93,8 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: dict[str, asyncio.Event] = {}
         self._limits = {name: asyncio.Semaphore(config.provider_concurrency) for name in providers}
+        self._gates = {name: Gate(limits) for name, limits in config.limits.items()}
+        self.router = Router(config.routes, config.routing, config.breaker)
         self.sink = EngineSink(self._apply_reports, self._record_inbound)
         self._housekeeping_at = 0.0
         # Each lane claims on a thread of its own: an OTP's claim must queue neither behind
@@ -178,29 +189,94 @@ class Engine:
         return claim
 
     async def send_claimed(self, claimed: Sequence[OutgoingMessage]) -> None:
+        routed = self.router.route(claimed, self._clock.now())
+        self._note_failovers(routed.failovers)
+        if routed.blocked:
+            await asyncio.to_thread(self._record, routed.blocked)
         by_provider: dict[str, list[OutgoingMessage]] = {}
-        for message in claimed:
+        for message in routed.messages:
             by_provider.setdefault(message.provider, []).append(message)
-        await asyncio.gather(*(self._send(name, batch) for name, batch in by_provider.items()))
+        await asyncio.gather(
+            *(self._send(name, batch, routed.routed) for name, batch in by_provider.items())
+        )
 
-    async def _send(self, name: str, batch: list[OutgoingMessage]) -> None:
+    async def _send(
+        self, name: str, batch: list[OutgoingMessage], routed: Collection[str] = ()
+    ) -> None:
         provider = self._providers.get(name)
         if provider is None:
             results: Sequence[SendResult] = [
                 SendResult.retry(m.id, f"provider {name!r} is not configured here") for m in batch
             ]
         else:
-            async with self._limits[name]:
-                results = await _guarded(provider, batch)
+            results = await self._limited(name, provider, batch)
+        if routed:
+            # The message row must name the provider that took it: reports match on it.
+            results = [replace(r, provider=name) if r.message_id in routed else r for r in results]
         for result in results if self._observe else ():
             metrics.SENDS.labels(name, result.outcome.value).inc()
-        await asyncio.to_thread(
-            sending.record_results,
-            self.uow(),
-            results=results,
-            now=self._clock.now(),
-            retry=self._config.retry,
+        await asyncio.to_thread(self._record, results)
+
+    def _record(self, results: Sequence[SendResult]) -> None:
+        sending.record_results(
+            self.uow(), results=results, now=self._clock.now(), retry=self._config.retry
         )
+
+    async def _limited(
+        self, name: str, provider: Provider, batch: list[OutgoingMessage]
+    ) -> list[SendResult]:
+        """Send within the provider's limits: over its rate, messages are deferred (not
+        failed); within its window, calls wait for room; every call's answer moves its
+        breaker."""
+        gate = self._gates.get(name)
+        if gate is None:
+            async with self._limits[name]:
+                answer = list(await _guarded(provider, batch))
+            self._answered(name, answer)
+            return answer
+        admitted, held = gate.admit(batch, self._clock.now().timestamp())
+        if not admitted:
+            self.router.withdrawn(name)
+        chunks = gate.chunks(admitted) if admitted else []
+        answers = await asyncio.gather(*(self._call(name, provider, gate, c) for c in chunks))
+        return held + [result for answer in answers for result in answer]
+
+    async def _call(
+        self, name: str, provider: Provider, gate: Gate, chunk: list[OutgoingMessage]
+    ) -> Sequence[SendResult]:
+        window = gate.window
+        if window is not None:
+            await window.acquire(len(chunk))
+        try:
+            async with self._limits[name]:
+                answer = await _guarded(provider, chunk, gate.limits.timeout)
+        finally:
+            if window is not None:
+                await window.release(len(chunk))
+        self._answered(name, answer)
+        return answer
+
+    def _answered(self, name: str, answer: Sequence[SendResult]) -> None:
+        if self.router.answered(name, answer, self._clock.now()) and self._observe:
+            metrics.CIRCUIT_OPENED.labels(name).inc()
+
+    def _note_failovers(self, failovers: Sequence[Failover]) -> None:
+        """One log line per kind of failover in a claim, counted in metrics; never an
+        address. Each message's row names the provider that took it."""
+        if not self._observe:
+            return
+        for failover, count in summarise(failovers).items():
+            log.warning(
+                "failover: %d %s message(s) from %s to %s (%s)",
+                count,
+                failover.channel,
+                failover.source,
+                failover.target,
+                failover.reason,
+            )
+            metrics.FAILOVERS.labels(
+                failover.channel.value, failover.source, failover.target, failover.reason
+            ).inc(count)
 
     async def drain_outbox_once(self) -> int:
         claim = await asyncio.to_thread(self.claim_sends, self._config.claim_batch)
@@ -384,10 +460,16 @@ class Engine:
         self.wake(("outbox", "urgent", "reports"))  # room for more; the sandbox reports
 
 
-async def _guarded(provider: Provider, batch: list[OutgoingMessage]) -> Sequence[SendResult]:
-    """A provider that raises instead of answering gets its batch retried, not lost."""
+async def _guarded(
+    provider: Provider, batch: list[OutgoingMessage], timeout: float | None = None
+) -> Sequence[SendResult]:
+    """A provider that raises (or, with a timeout, does not answer in time) gets its batch
+    retried, not lost."""
     try:
-        return await provider.send(batch)
+        return await asyncio.wait_for(provider.send(batch), timeout)
+    except TimeoutError:
+        log.warning("provider %s did not answer within %ss; will retry", provider.name, timeout)
+        return [SendResult.retry(m.id, f"no answer within {timeout}s") for m in batch]
     except Exception as exc:  # noqa: BLE001 - any adapter failure becomes a retry value
         log.warning("provider %s raised %s; will retry", provider.name, type(exc).__name__)
         return [SendResult.retry(m.id, f"{type(exc).__name__}: {exc}") for m in batch]

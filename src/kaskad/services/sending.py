@@ -127,6 +127,8 @@ def _outgoing(message: dict[str, Any], owner: dict[str, Any]) -> OutgoingMessage
         content=message["content"],
         category=Category(owner["category"]),
         attempt=owner["attempt"],
+        # Only a routed message's retry leaves an error on a queued message (see _settle).
+        retried_on=message["provider"] if message["error"] else None,
     )
 
 
@@ -154,7 +156,8 @@ def record_results(
             if status is not None and (is_failure(status) or reaches(status, Until.SENT)):
                 moved.append((message, status))
             if result.outcome is SendOutcome.ACCEPTED and result.provider_message_id:
-                accepted.append((message["provider"], result.provider_message_id, message["id"]))
+                provider = result.provider or message["provider"]
+                accepted.append((provider, result.provider_message_id, message["id"]))
         if moved:
             _move_cascades(uow, moved, now)
         if accepted:
@@ -183,17 +186,32 @@ def _settle(
     now: datetime,
     retry: RetryPolicy,
 ) -> MessageStatus | None:
-    """Write one result; return the status the cascade should see, if any."""
+    """Write one result; return the status the cascade should see, if any.
+
+    A routed result (``result.provider`` set) also names its provider on the message: the
+    one that took it, refused it, or asked for a retry (the next attempt then starts after
+    that provider, marked by the error a queued message keeps until it is accepted).
+    """
     message_id = str(message["id"])
+    if result.outcome is SendOutcome.DEFERRED:
+        _defer(uow, message_id, result, attempts, now)
+        return None
+    routed: dict[str, Any] = {} if result.provider is None else {"provider": result.provider}
     if result.outcome is SendOutcome.RETRY and attempts < retry.max_attempts:
         delay = retry.delay(attempts, result.retry_after)
         uow.notifications.set_outbox(
             message_id, {"lease_until": None, "due_at": now + delay, "last_error": result.error}
         )
+        if routed:
+            retried = routed | {"error": result.error or "retry", "updated_at": now}
+            message.update(retried)
+            uow.notifications.set_message(message_id, retried)
         return None
     uow.notifications.dequeue(message_id)
     if result.outcome is SendOutcome.ACCEPTED:
         extra: dict[str, Any] = {"provider_message_id": result.provider_message_id}
+        if routed:
+            extra |= routed | {"error": None}
         if result.cost is not None:
             extra |= {"cost": result.cost, "currency": result.currency}
         moves = advances(MessageStatus(str(message["status"])), result.status)
@@ -203,5 +221,17 @@ def _settle(
     error = result.error or "provider refused the message"
     if result.outcome is SendOutcome.RETRY:
         error = f"gave up after {attempts} attempts: {error}"
-    cascading.set_status(uow, message, status, now, extra={"error": error})
+    cascading.set_status(uow, message, status, now, extra=routed | {"error": error})
     return status
+
+
+def _defer(
+    uow: UnitOfWork, message_id: str, result: SendResult, attempts: int, now: datetime
+) -> None:
+    """Back to the outbox until the provider has room; no provider saw it, so the attempt
+    claimed for it is given back."""
+    wait = timedelta(seconds=max(0.0, result.retry_after or 0.0))
+    uow.notifications.set_outbox(
+        message_id,
+        {"lease_until": None, "due_at": now + wait, "attempts": max(0, attempts - 1)},
+    )
