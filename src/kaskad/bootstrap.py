@@ -15,7 +15,13 @@ from kaskad.adapters.channels.sandbox import SandboxDelays, SandboxProvider, San
 from kaskad.adapters.channels.sms.smpp import SmppConfig, SmppProvider
 from kaskad.adapters.storage.database import create_db_engine, is_current, upgrade
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
-from kaskad.domain.providers import BounceSource, Provider, WebhookParser
+from kaskad.domain.providers import (
+    BounceSource,
+    CallbackReader,
+    ParsedReports,
+    Provider,
+    WebhookParser,
+)
 from kaskad.domain.routing import BreakerSettings, Route
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, SystemClock
@@ -29,6 +35,7 @@ from kaskad.settings import (
     SmppProviderSettings,
     SmtpProviderSettings,
 )
+from kaskad.wiring import http_callback_reader, http_provider
 
 
 class ConfigurationError(ValueError):
@@ -41,7 +48,7 @@ class App:
     db: DbEngine
     clock: Clock
     providers: Mapping[str, Provider]
-    webhooks: Mapping[str, WebhookParser]
+    webhooks: Mapping[str, CallbackReader]
     routing: Mapping[Channel, str]
     engine: Engine
     tracking: Tracking
@@ -62,9 +69,26 @@ def _provider(name: str, configured: ProviderSettings, clock: Clock) -> Provider
     try:
         if isinstance(configured, SmppProviderSettings):
             return _smpp(name, configured, clock)
-        return _smtp(name, configured)
+        if isinstance(configured, SmtpProviderSettings):
+            return _smtp(name, configured)
+        return http_provider(name, configured, clock)
     except ValueError as exc:
         raise ConfigurationError(f"provider {name!r}: {exc}") from exc
+
+
+def _callback_readers(settings: Settings) -> dict[str, CallbackReader]:
+    """The webhooks of the HTTP providers: each checks its provider's signature."""
+    readers: dict[str, CallbackReader] = {}
+    for name, configured in settings.providers.items():
+        if isinstance(configured, SmppProviderSettings | SmtpProviderSettings):
+            continue
+        try:
+            reader = http_callback_reader(name, configured)
+        except ValueError as exc:
+            raise ConfigurationError(f"provider {name!r}: {exc}") from exc
+        if reader is not None:
+            readers[name] = reader
+    return readers
 
 
 def _smpp(name: str, c: SmppProviderSettings, clock: Clock) -> Provider:
@@ -171,7 +195,7 @@ def build(
     clock = clock or SystemClock()
     db = db or create_db_engine(settings.database_url)
     providers: dict[str, Provider] = {}
-    webhooks: dict[str, WebhookParser] = {}
+    webhooks: dict[str, CallbackReader] = {}
     if settings.sandbox_enabled:
         sb = settings.sandbox
         providers["sandbox"] = SandboxProvider(
@@ -187,11 +211,12 @@ def build(
             clock=clock,
             rng=rng,
         )
-        webhooks["sandbox"] = SandboxWebhook()
+        webhooks["sandbox"] = ParsedReports(SandboxWebhook())
     for name, configured in settings.providers.items():
         providers[name] = _provider(name, configured, clock)
     bounces, dsn_hooks = _bounces(settings)
-    webhooks.update(dsn_hooks)
+    webhooks.update({name: ParsedReports(hook) for name, hook in dsn_hooks.items()})
+    webhooks.update(_callback_readers(settings))
     for channel, name in settings.channels.items():
         if name not in providers:
             raise ConfigurationError(

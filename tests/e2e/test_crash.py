@@ -235,7 +235,7 @@ def reported_before_recorded(deployment: Deployment) -> dict[str, Any]:
             }
             r = client.post("/v1/webhooks/sandbox", json=report)
             assert r.status_code == 200, r.text
-            assert r.json() == {"applied": 2, "recorded_only": 0, "unmatched": 0}
+            assert r.json() == {"applied": 2, "recorded_only": 0, "unmatched": 0, "inbound": 0}
     finally:
         api.stop()
     assert api.problems() == [], api.stderr_tail()

@@ -174,7 +174,7 @@ def test_late_report_is_recorded_without_a_new_send(
 
     r = client.post("/v1/webhooks/sandbox", json=report)
     assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 1, "recorded_only": 0, "unmatched": 0}
+    assert r.json() == {"applied": 1, "recorded_only": 0, "unmatched": 0, "inbound": 0}
 
     view = get_notification(client, notification_id)
     assert view["status"] == "completed"
@@ -201,7 +201,7 @@ def test_late_report_is_recorded_without_a_new_send(
     # The same report again is history only: no second decision, nothing applied.
     r = client.post("/v1/webhooks/sandbox", json=report)
     assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 0, "recorded_only": 1, "unmatched": 0}
+    assert r.json() == {"applied": 0, "recorded_only": 1, "unmatched": 0, "inbound": 0}
     again = get_notification(client, notification_id)
     assert len(again["messages"]) == 2
     assert [d["kind"] for d in again["decisions"]].count("late_report") == 1
@@ -212,7 +212,7 @@ def test_late_report_is_recorded_without_a_new_send(
         json={"results": [{"messageId": "sbx_unknown", "status": "DELIVERED"}]},
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 1}
+    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 1, "inbound": 0}
 
 
 def test_bad_input_is_refused_and_stores_nothing(client: httpx.Client, server: Server) -> None:

@@ -190,7 +190,7 @@ def test_late_report_is_recorded_but_sends_nothing(
         ]
     }
     r = client.post("/v1/webhooks/sandbox", json=report)
-    assert r.json() == {"applied": 1, "recorded_only": 0, "unmatched": 0}
+    assert r.json() == {"applied": 1, "recorded_only": 0, "unmatched": 0, "inbound": 0}
     clock.advance(timedelta(minutes=5))
     run(app)
     body = client.get(f"/v1/notifications/{nid}").json()
@@ -409,7 +409,7 @@ def test_sandbox_webhook_accepts_a_signature_instead_of_a_key(client: TestClient
     body = b'{"results": []}'
     good = {"X-Kaskad-Signature": sign(app.settings.secret, body)}
     r = bare.post("/v1/webhooks/sandbox", content=body, headers=good)
-    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 0}
+    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 0, "inbound": 0}
     bad = {"X-Kaskad-Signature": sign("another secret", body)}
     r = bare.post("/v1/webhooks/sandbox", content=body, headers=bad)
     assert r.status_code == 401

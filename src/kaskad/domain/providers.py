@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl
 
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus
 
@@ -55,6 +56,9 @@ class SendResult:
     # The provider a routed message went to, so the message row names the one that took it
     # (reports are matched by provider and provider id). None: the message's own provider.
     provider: str | None = None
+    # The address is dead for good (an unregistered push token, a number that does not
+    # exist): kaskad removes it from the contact so no later message tries it again.
+    address_invalid: bool = False
 
     @classmethod
     def accepted(cls, message_id: str, provider_message_id: str, **kw: Any) -> SendResult:
@@ -69,6 +73,16 @@ class SendResult:
         cls, message_id: str, error: str, status: MessageStatus = MessageStatus.FAILED
     ) -> SendResult:
         return cls(message_id, SendOutcome.FAILED, status=status, error=error)
+
+    @classmethod
+    def dead_address(cls, message_id: str, error: str) -> SendResult:
+        return cls(
+            message_id,
+            SendOutcome.FAILED,
+            status=MessageStatus.UNDELIVERABLE,
+            error=error,
+            address_invalid=True,
+        )
 
     @classmethod
     def deferred(cls, message_id: str, wait: float, why: str) -> SendResult:
@@ -99,7 +113,11 @@ class Provider(Protocol):
 
 
 class WebhookError(ValueError):
-    """A webhook body that cannot be read or whose signature does not match."""
+    """A webhook body that cannot be read."""
+
+
+class BadSignature(WebhookError):
+    """A webhook whose signature is missing or does not match: rejected, nothing changes."""
 
 
 class WebhookParser(Protocol):
@@ -121,6 +139,60 @@ class InboundMessage:
     text: str
     at: datetime
     provider_message_id: str | None = None
+    # The provider's id of our message this answers (a WhatsApp reply's context, the call a
+    # keypress was made on), when the provider says.
+    in_reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One call a provider made to ``/v1/webhooks/{provider}``, as the reader needs it: the
+    full URL (Twilio signs it), headers with lower-case names, the query and the raw body."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def form(self) -> dict[str, str]:
+        """An ``application/x-www-form-urlencoded`` body as a dict (the last value wins)."""
+        try:
+            return dict(parse_qsl(self.body.decode(), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError as exc:
+            raise WebhookError(f"the form body is not UTF-8: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """What one webhook call carried. ``answer`` is what the provider expects back, when it
+    expects more than 200 OK: a verification challenge, a voice call's next instructions."""
+
+    reports: Sequence[StatusReport] = ()
+    inbound: Sequence[InboundMessage] = ()
+    answer: tuple[str, bytes] | None = None  # (media type, body)
+
+
+class CallbackReader(Protocol):
+    """Reads a provider's webhook calls: checks the signature first (``BadSignature``), then
+    maps statuses through the provider's table and replies into inbound messages."""
+
+    name: str
+
+    def read(self, request: WebhookRequest) -> Callback: ...
+
+
+class ParsedReports:
+    """A ``WebhookParser`` (reports only, body and headers) as a ``CallbackReader``."""
+
+    def __init__(self, parser: WebhookParser) -> None:
+        self.name = parser.name
+        self._parser = parser
+
+    def read(self, request: WebhookRequest) -> Callback:
+        if request.method != "POST":
+            raise WebhookError(f"{self.name} webhooks are POSTed")
+        return Callback(reports=self._parser.parse(request.body, request.headers))
 
 
 class ReportSink(Protocol):

@@ -10,16 +10,21 @@ from pydantic import BaseModel, Field
 
 from kaskad.interfaces.http.deps import AppDep, Authorized
 from kaskad.services import inbound
+from kaskad.settings import ProviderSettings, SmppProviderSettings, SmtpProviderSettings
 
 router = APIRouter(prefix="/v1", tags=["providers"], dependencies=[Authorized])
 
 
 class ProviderOut(BaseModel):
     name: str
-    type: str = Field(description="sandbox, smpp or smtp")
+    type: str = Field(
+        description="sandbox, smpp, smtp, infobip, twilio, meta_whatsapp, fcm, apns or webhook"
+    )
     channels: list[str]
     routed: list[str] = Field(description="Channels whose messages go to it by default")
-    target: str | None = Field(description="host:port of the gateway (never credentials)")
+    target: str | None = Field(
+        description="host:port or base URL of the gateway (never credentials)"
+    )
 
 
 class ProvidersOut(BaseModel):
@@ -54,10 +59,18 @@ def list_providers(app: AppDep) -> Any:
                 "type": configured.type if configured else "sandbox",
                 "channels": sorted(provider.channels),
                 "routed": sorted(c.value for c, p in app.routing.items() if p == name),
-                "target": f"{configured.host}:{configured.port}" if configured else None,
+                "target": _target(configured),
             }
         )
     return {"providers": out}
+
+
+def _target(configured: ProviderSettings | None) -> str | None:
+    if configured is None:
+        return None
+    if isinstance(configured, SmppProviderSettings | SmtpProviderSettings):
+        return f"{configured.host}:{configured.port}"
+    return configured.base_url
 
 
 @router.get("/inbound", response_model=InboundListOut)

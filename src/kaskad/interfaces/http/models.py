@@ -242,6 +242,7 @@ class ReportsOut(BaseModel):
     applied: int
     recorded_only: int
     unmatched: int
+    inbound: int = Field(0, description="Messages customers sent that the call carried")
 
 
 def utc(value: datetime | None) -> datetime | None:

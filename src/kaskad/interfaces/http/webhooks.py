@@ -1,4 +1,5 @@
-"""Provider callbacks: delivery, seen and click reports, mapped by each provider's table."""
+"""Provider callbacks: delivery, seen and click reports mapped by each provider's table,
+and what customers answer (replies, keypresses), all behind each provider's signature."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import hmac
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kaskad.bootstrap import App
+from kaskad.domain.providers import BadSignature, Callback, CallbackReader, WebhookRequest
 from kaskad.interfaces.http.deps import AppDep, check_key
 from kaskad.interfaces.http.errors import ApiError
 from kaskad.interfaces.http.models import ReportsOut
-from kaskad.services import reports
+from kaskad.services import inbound, reports
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -22,23 +24,74 @@ log = logging.getLogger(__name__)
 
 @router.post("/webhooks/{provider}", response_model=ReportsOut)
 async def post_webhook(provider: str, request: Request, app: AppDep) -> Any:
-    """Receive a provider's status reports. Late reports (after the cascade moved on) are
-    recorded on their message, cost included, and never start another send."""
-    parser = app.webhooks.get(provider)
-    if parser is None:
-        raise ApiError(404, "unknown_provider", f"no webhook for provider {provider!r}")
+    """Receive a provider's status reports and inbound messages. Late reports (after the
+    cascade moved on) are recorded on their message, cost included, and never start another
+    send. A call whose signature does not match is refused with 401 and changes nothing."""
+    reader = _reader(app, provider)
     body = await request.body()
     if provider == "sandbox":
         await _sandbox_caller(app, request, body)
-    parsed = parser.parse(body, dict(request.headers))
-    summary = await run_in_threadpool(
-        lambda: reports.apply_reports(app.uow(), reports=parsed, now=app.clock.now())
-    )
+    callback = _read(reader, await _request(request, body))
+    summary = await run_in_threadpool(_store, app, callback)
+    if callback.answer is not None:
+        media_type, content = callback.answer
+        return Response(content, media_type=media_type)
     return {
         "applied": summary.applied,
         "recorded_only": summary.recorded_only,
         "unmatched": summary.unmatched,
+        "inbound": len(callback.inbound),
     }
+
+
+@router.get("/webhooks/{provider}", include_in_schema=True)
+async def get_webhook(provider: str, request: Request, app: AppDep) -> Response:
+    """A provider checking the webhook before it posts to it (Meta's ``hub.challenge``),
+    or one that fetches its next instructions by GET."""
+    reader = _reader(app, provider)
+    callback = _read(reader, await _request(request, b""))
+    if callback.reports or callback.inbound:
+        await run_in_threadpool(_store, app, callback)
+    if callback.answer is None:
+        return Response(status_code=204)
+    media_type, content = callback.answer
+    return Response(content, media_type=media_type)
+
+
+def _reader(app: App, provider: str) -> CallbackReader:
+    reader = app.webhooks.get(provider)
+    if reader is None:
+        raise ApiError(404, "unknown_provider", f"no webhook for provider {provider!r}")
+    return reader
+
+
+async def _request(request: Request, body: bytes) -> WebhookRequest:
+    return WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+    )
+
+
+def _read(reader: CallbackReader, request: WebhookRequest) -> Callback:
+    try:
+        return reader.read(request)
+    except BadSignature as exc:
+        # Logged without the body: it may hold phone numbers and message text.
+        log.warning("%s webhook refused: %s", reader.name, exc)
+        raise ApiError(401, "bad_signature", str(exc)) from exc
+
+
+def _store(app: App, callback: Callback) -> reports.ReportSummary:
+    now = app.clock.now()
+    summary = reports.ReportSummary()
+    if callback.reports:
+        summary = reports.apply_reports(app.uow(), reports=callback.reports, now=now)
+    if callback.inbound:
+        inbound.record_inbound(app.uow(), messages=callback.inbound, routing=app.routing, now=now)
+    return summary
 
 
 async def _sandbox_caller(app: App, request: Request, body: bytes) -> None:

@@ -1,0 +1,1 @@
+"""The HTTP provider modules; importing this registers each in ``WIRING``."""
