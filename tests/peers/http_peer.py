@@ -75,7 +75,7 @@ def run_fake(
         if tls:
             cmd += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
     process_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.Popen(cmd, pass_fds=[fd], env=process_env, cwd=ROOT)  # noqa: S603
+    proc = subprocess.Popen(cmd, pass_fds=[fd], env=process_env, cwd=ROOT)
     sock.close()
     scheme = "https" if tls else "http"
     peer = FakePeer(f"{scheme}://127.0.0.1:{port}", proc.pid, str(tls[0]) if tls else True)

@@ -1,1 +1,3 @@
-"""Fake HTTP providers, each speaking its provider's documented API; run by ``tests.peers.http_peer``."""
+"""Fake HTTP providers, each speaking its provider's documented API.
+
+Run by ``tests.peers.http_peer.run_fake``."""

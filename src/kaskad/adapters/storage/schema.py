@@ -374,8 +374,26 @@ inbound_messages = Table(
     Column("text", Text, nullable=False),
     Column("provider_message_id", String(200)),
     Column("received_at", UTCDateTime(), nullable=False),
+    Column("message_id", String(40)),
+    Column("kind", String(20)),
     Index("ix_inbound_contact", "contact_id", "received_at"),
     Index("ix_inbound_provider_ref", "provider", "provider_message_id"),
+)
+
+number_lookups = Table(
+    "number_lookups",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("provider", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("network", String(10)),
+    Column("network_name", String(100)),
+    Column("original_network", String(10)),
+    Column("ported", Boolean, nullable=False),
+    Column("details", json_type(), nullable=False),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_number_lookups_expires", "expires_at"),
 )
 
 send_log = Table(
