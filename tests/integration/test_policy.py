@@ -253,3 +253,21 @@ def test_a_bad_policy_is_refused_with_path_and_line(client: TestClient) -> None:
     assert apply(client)["version"] == 1
     assert apply(client) == {"version": 1, "created": False}
     assert client.get("/v1/policy").json()["source"] == POLICY
+
+
+def test_a_cap_longer_than_the_send_log_is_kept_is_refused(
+    app: App, client: TestClient
+) -> None:
+    """With the send log kept 7 days, a monthly cap would count sends already purged."""
+    app.settings = app.settings.model_copy(update={"send_log_days": 7})
+    source = "caps:\n  marketing: 2/month\n"
+    for path in ("/v1/policy", "/v1/policy:validate"):
+        call = client.put if path == "/v1/policy" else client.post
+        response = call(path, json={"source": source})
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_policy"
+        assert "send_log_days" in error["message"]
+        assert error["details"][0]["path"] == "caps"
+    assert client.get("/v1/policy").json()["version"] == 0
+    assert apply(client, "caps:\n  marketing: 2/week\n")["version"] == 1

@@ -694,7 +694,7 @@ def test_a_planned_slot_is_kept_by_the_higher_rank(
     verdict = evaluate(ONE_A_DAY, Facts(UTC, planned=[holder]), cand, NOW)
     if holder_keeps:
         assert (verdict.kind, verdict.until) == (DEFER, SLOT + DAY), verdict.reason
-        assert "all cap 1/day reached (1 sent since" in verdict.reason
+        assert "all cap 1/day reached (1 planned from" in verdict.reason
     else:
         assert verdict.kind is SEND, verdict.reason
 
@@ -1091,3 +1091,23 @@ def test_a_deferred_slot_is_free_and_the_earliest(
     # Asked again on the way, the answer is the same slot.
     halfway = now + (until - now) / 2
     assert evaluate(policy, facts, cand, halfway).until == until
+
+
+@pytest.mark.parametrize(
+    ("sent", "planned", "words"),
+    [
+        (2, 0, "(2 sent since "),
+        (1, 1, "(1 sent since Mon 02 Mar 10:00 (UTC), 1 planned)"),
+        (0, 2, "(2 planned from "),
+    ],
+    ids=["sent-only", "sent-and-planned", "planned-only"],
+)
+def test_a_cap_reason_tells_sent_from_planned(sent: int, planned: int, words: str) -> None:
+    """The reason counts the slots of outranking deferred notifications apart from what was
+    actually sent, so it agrees with the contact's calendar."""
+    from kaskad.domain.policy.evaluate import _tally
+
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    times = [now - timedelta(hours=2 - i) for i in range(sent)]
+    times += [now + timedelta(hours=1 + i) for i in range(planned)]
+    assert words in f"({_tally(times, now, UTC)})"

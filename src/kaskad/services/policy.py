@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.cascades import Gate, Step
 from kaskad.domain.contacts import timezone_for_phone
+from kaskad.domain.durations import format_duration
 from kaskad.domain.policy import (
     DEFAULT_POLICY,
     Candidate,
@@ -37,7 +38,7 @@ from kaskad.domain.policy import (
     replan,
 )
 from kaskad.domain.vocabulary import Category, Channel
-from kaskad.services.errors import invalid_document
+from kaskad.services.errors import Invalid, invalid_document
 
 Row = Mapping[str, Any]
 MEMO: Final = "policy"
@@ -88,17 +89,40 @@ def forget_all() -> None:
     _EMPTY_LIST.clear()
 
 
-def check(source: str, *, filename: str = "<policy>") -> Policy:
+def check(source: str, *, filename: str = "<policy>", kept: timedelta | None = None) -> Policy:
+    """The policy in ``source``, or every problem in it. ``kept`` is how long the send log
+    is kept (``send_log_days``): a cap or de-duplication window longer than that would count
+    sends that are gone, and allow more than it says."""
     try:
-        return load_policy(source, filename=filename)
+        policy = load_policy(source, filename=filename)
     except PolicyError as exc:
         raise invalid_document("invalid_policy", exc) from None
+    if kept is not None:
+        _check_kept(policy, kept)
+    return policy
 
 
-def apply(uow: UnitOfWork, *, source: str, now: datetime) -> dict[str, Any]:
+def _check_kept(policy: Policy, kept: timedelta) -> None:
+    windows = [(f"{c.label} window", c.window) for c in policy.caps]
+    windows.append(("the de-duplication window", policy.dedup_window))
+    for what, window in windows:
+        if window > kept:
+            message = (
+                f"{what} ({format_duration(window)}) is longer than the send log is kept "
+                f"({format_duration(kept)}, send_log_days): raise send_log_days or shorten "
+                "the window"
+            )
+            path = "caps" if "cap" in what else "dedup_window"
+            problem = {"path": path, "line": None, "message": message}
+            raise Invalid("invalid_policy", message, [problem])
+
+
+def apply(
+    uow: UnitOfWork, *, source: str, now: datetime, kept: timedelta | None = None
+) -> dict[str, Any]:
     """Store a new version of the policy; the same text as the version in force changes
     nothing."""
-    check(source)
+    check(source, kept=kept)
     digest = hashlib.sha256(source.encode()).hexdigest()
     with uow:
         latest = uow.policy.latest()

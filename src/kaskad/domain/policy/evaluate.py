@@ -277,8 +277,19 @@ def _blocking(counted: Counted, at: datetime, zone: tzinfo) -> str | None:
     for rule, times in counted:
         inside = _in_window(times, rule, at)
         if len(inside) >= rule.limit:
-            return f"{rule.label} reached ({len(inside)} sent since {_local(inside[0], zone)})"
+            return f"{rule.label} reached ({_tally(sorted(inside), at, zone)})"
     return None
+
+
+def _tally(inside: Sequence[datetime], at: datetime, zone: tzinfo) -> str:
+    """What fills a cap, in words: sends before ``at``, and slots planned after it (the
+    calendar's deferred notifications that outrank this one)."""
+    sent = [t for t in inside if t <= at]
+    planned = len(inside) - len(sent)
+    if not sent:
+        return f"{planned} planned from {_local(inside[0], zone)}"
+    words = f"{len(sent)} sent since {_local(sent[0], zone)}"
+    return f"{words}, {planned} planned" if planned else words
 
 
 def _usage(rule: CapRule, times: list[datetime], now: datetime) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -97,7 +98,12 @@ def _apply_policy_file(app: App) -> None:
         err.print(f"[red]policy_file {path}:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        applied = policy_service.apply(app.uow(), source=text, now=app.clock.now())
+        applied = policy_service.apply(
+            app.uow(),
+            source=text,
+            now=app.clock.now(),
+            kept=timedelta(days=app.settings.send_log_days),
+        )
     except Invalid as exc:
         for line in journeys.problem_lines(str(path), exc):
             err.print(line)

@@ -4,6 +4,7 @@ notification, show a contact's calendar; ``kaskad suppressions`` for the suppres
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,10 +30,10 @@ File = Annotated[
 ]
 
 
-def _checked(path: Path) -> str:
+def _checked(path: Path, kept: timedelta | None = None) -> str:
     text = _read(path)
     try:
-        policy.check(text, filename=str(path))
+        policy.check(text, filename=str(path), kept=kept)
     except Invalid as exc:
         for line in problem_lines(str(path), exc):
             typer.echo(line, err=True)
@@ -44,8 +45,8 @@ def _checked(path: Path) -> str:
 def apply_command(file: File) -> None:
     """Apply the file as the policy's next version (unless unchanged); every worker uses it
     within a few seconds. An invalid file changes nothing (exit code 2)."""
-    text = _checked(file)
     app = _open_app()
+    text = _checked(file, kept=timedelta(days=app.settings.send_log_days))
     applied = policy.apply(app.uow(), source=text, now=app.clock.now())
     state = "new" if applied["created"] else "unchanged"
     typer.echo(f"policy: version {applied['version']} ({state})")

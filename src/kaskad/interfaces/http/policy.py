@@ -3,12 +3,13 @@ contact's calendar, keep the suppression list."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from kaskad.bootstrap import App
 from kaskad.interfaces.http.deps import AppDep, Authorized
 from kaskad.interfaces.http.documents import Body, DocumentIn, problems_by_path, read_body
 from kaskad.interfaces.http.models import NotificationIn, Strict
@@ -125,17 +126,22 @@ def put_policy(body: BodyDep, app: AppDep, response: Response) -> Any:
     worker uses it within a few seconds. Problems come back as 422 `invalid_policy` with
     every `{path, line, message}`."""
     with problems_by_path(body, "invalid_policy", "policy"):
-        applied = policy.apply(app.uow(), source=body.source, now=app.clock.now())
+        applied = policy.apply(app.uow(), source=body.source, now=app.clock.now(), kept=_kept(app))
     response.status_code = 201 if applied["created"] else 200
     return applied
 
 
 @router.post("/policy:validate", response_model=PolicyAppliedOut, openapi_extra=_BODY)
-def validate_policy(body: BodyDep) -> Any:
+def validate_policy(body: BodyDep, app: AppDep) -> Any:
     """Check a policy document without applying it (`version` is 0)."""
     with problems_by_path(body, "invalid_policy", "policy"):
-        policy.check(body.source)
+        policy.check(body.source, kept=_kept(app))
     return {"version": 0, "created": False}
+
+
+def _kept(app: App) -> timedelta:
+    """How long the send log is kept (send_log_days): no cap window may be longer."""
+    return timedelta(days=app.settings.send_log_days)
 
 
 @router.post("/policy:explain", response_model=ExplainOut)
