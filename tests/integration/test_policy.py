@@ -271,3 +271,34 @@ def test_a_cap_longer_than_the_send_log_is_kept_is_refused(
         assert error["details"][0]["path"] == "caps"
     assert client.get("/v1/policy").json()["version"] == 0
     assert apply(client, "caps:\n  marketing: 2/week\n")["version"] == 1
+
+
+def test_explain_counts_a_journeys_own_caps_and_knows_unknown_contacts(
+    app: App, client: TestClient, clock: VirtualClock
+) -> None:
+    apply(client, "caps:\n  - {journey: card-offer, limit: 1/day}\n")
+    with app.uow() as uow:
+        contact = uow.contacts.by_external_id("c1")
+        assert contact is not None
+        uow.policy.log_send(
+            {
+                "contact_id": contact["id"],
+                "notification_id": "ntf_earlier",
+                "message_id": "msg_earlier",
+                "category": "marketing",
+                "channel": "sms",
+                "journey_id": "card-offer",
+                "at": clock.now() - timedelta(hours=1),
+            }
+        )
+        uow.commit()
+    asked = client.post("/v1/policy:explain", params={"journey": "card-offer"}, json=offer())
+    assert asked.json()["verdict"] == "defer", asked.text
+    assert "all in journey 'card-offer' cap 1/day reached" in asked.json()["reason"]
+    # Another journey, or a notification sent through the API, is not held by that cap.
+    other = client.post("/v1/policy:explain", params={"journey": "welcome"}, json=offer())
+    assert other.json()["verdict"] == "send"
+    assert client.post("/v1/policy:explain", json=offer()).json()["verdict"] == "send"
+    unknown = client.post("/v1/policy:explain", json={**offer(), "contact": "nobody"})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "contact_not_found"

@@ -10,6 +10,7 @@ from typing import Any
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.cascades import Step
+from kaskad.domain.notifications import NotificationRequest
 from kaskad.domain.policy import Candidate, CapRule, Facts, Policy, VerdictKind, evaluate
 from kaskad.domain.vocabulary import Category
 from kaskad.services import cascading, policy
@@ -35,6 +36,7 @@ def explain(uow: UnitOfWork, *, contact: str, question: Question, now: datetime)
     with uow:
         row = uow.contacts.by_external_id(contact)
         if row is None:
+            # Named in the body, like POST /v1/notifications: 422 (a path's unknown id is 404).
             raise Invalid("contact_not_found", f"no contact with external id {contact!r}")
         keeper = policy.gatekeeper(uow)
         reach = cascading.reachability(row)
@@ -65,6 +67,21 @@ def explain(uow: UnitOfWork, *, contact: str, question: Question, now: datetime)
         "channel": verdict.get("channel"),
         "steps": steps,
     }
+
+
+def question_of(request: NotificationRequest, journey: str | None = None) -> Question:
+    """The question ``explain`` answers about a notification as the API takes it; ``journey``
+    asks as that journey's send would, so its per-journey caps count."""
+    return Question(
+        category=request.category,
+        priority=request.priority,
+        steps=request.steps,
+        content_key=request.content_key,
+        topic=request.topic,
+        valid_until=request.valid_until,
+        personal=request.personal,
+        journey=journey,
+    )
 
 
 def _candidate(question: Question, step: Step, now: datetime) -> Candidate:

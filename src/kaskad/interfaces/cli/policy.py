@@ -18,7 +18,7 @@ from kaskad.interfaces.http.errors import ApiError
 from kaskad.interfaces.http.models import NotificationIn
 from kaskad.interfaces.http.notifications import _request
 from kaskad.services import policy, policy_views, suppressions
-from kaskad.services.errors import Invalid, NotFound
+from kaskad.services.errors import Invalid, NotFound, ServiceError
 
 policy_cli = typer.Typer(
     no_args_is_help=True, help="The contact pressure policy: apply, validate, show, explain."
@@ -76,26 +76,21 @@ def explain_command(
     notification: Annotated[
         str, typer.Option(help="The notification as JSON, as POST /v1/notifications takes it")
     ],
+    journey: Annotated[
+        str | None, typer.Option(help="Ask as this journey's send would (its caps count)")
+    ] = None,
 ) -> None:
     """Would this notification be sent now, and if not why: the verdict for each step, with
     the rule and its numbers. Nothing is stored or sent. Exit code 0 when it would be sent
     now, 1 when deferred, suppressed or unreachable."""
     request = _notification(contact, _json("notification", notification))
     app = _open_app()
-    question = policy_views.Question(
-        category=request.category,
-        priority=request.priority,
-        steps=request.steps,
-        content_key=request.content_key,
-        topic=request.topic,
-        valid_until=request.valid_until,
-        personal=request.personal,
-    )
+    question = policy_views.question_of(request, journey)
     try:
         answer = policy_views.explain(
             app.uow(), contact=contact, question=question, now=app.clock.now()
         )
-    except Invalid as exc:
+    except ServiceError as exc:
         raise _fail(exc.message) from None
     for step in answer["steps"]:
         typer.echo(f"step {step['step']} {step['channel']}: {step['verdict']}: {step['reason']}")

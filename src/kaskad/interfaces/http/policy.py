@@ -145,19 +145,18 @@ def _kept(app: App) -> timedelta:
 
 
 @router.post("/policy:explain", response_model=ExplainOut)
-def explain(body: NotificationIn, app: AppDep) -> Any:
+def explain(
+    body: NotificationIn,
+    app: AppDep,
+    journey: Annotated[
+        str | None,
+        Query(description="Ask as this journey's send would: its per-journey caps count"),
+    ] = None,
+) -> Any:
     """Would this notification be sent now, and if not, why and when? Nothing is stored or
-    sent: the answer is what the engine would decide for its first reachable step."""
-    request = _request(body)
-    question = policy_views.Question(
-        category=request.category,
-        priority=request.priority,
-        steps=request.steps,
-        content_key=request.content_key,
-        topic=request.topic,
-        valid_until=request.valid_until,
-        personal=request.personal,
-    )
+    sent: the answer is what the engine would decide for its first reachable step. An
+    unknown contact is 422 `contact_not_found`, as for POST /v1/notifications."""
+    question = policy_views.question_of(_request(body), journey)
     return policy_views.explain(
         app.uow(), contact=body.contact, question=question, now=app.clock.now()
     )
