@@ -17,7 +17,7 @@ from kaskad.domain.providers import InboundMessage, OutgoingMessage, SendResult,
 from kaskad.domain.vocabulary import Category, Channel, MessageStatus
 from kaskad.engine.clock import VirtualClock
 from kaskad.engine.sink import GroupCommit
-from kaskad.services import contacts, inbound, notifications
+from kaskad.services import contacts, inbound, notifications, reports
 from kaskad.services.contacts import ContactPatch
 
 PHONE = "+380501234567"
@@ -237,3 +237,40 @@ def test_bounce_sources_are_read_and_applied(app: App, clock: VirtualClock) -> N
     with app.uow() as uow:
         channels = uow.connection.execute(select(schema.messages.c.channel)).scalars().all()
     assert sorted(channels) == ["email", "sms"]  # the cascade fell back
+
+
+def test_callbacks_written_together_each_get_their_own_summary(
+    app: App, clock: VirtualClock
+) -> None:
+    """Webhook calls that share a transaction (group commit) still answer for themselves:
+    the first call's delivery applies, the second's repeat is only recorded, the third
+    names a message nobody has."""
+    _contact_and_sms(app, clock)
+    asyncio.run(app.engine.run_until_idle())
+    with app.uow() as uow:
+        message_id = uow.connection.execute(select(schema.messages.c.id)).scalar_one()
+
+    def report(status: MessageStatus, ref: str | None = None) -> StatusReport:
+        return StatusReport(
+            provider="sandbox",
+            status=status,
+            at=clock.now(),
+            message_id=None if ref else message_id,
+            provider_message_id=ref,
+        )
+
+    groups = [
+        [report(MessageStatus.DELIVERED)],
+        [report(MessageStatus.SENT)],
+        [report(MessageStatus.DELIVERED, ref="nobody-has-this")],
+    ]
+    summaries = reports.apply_report_groups(app.uow(), groups=groups, now=clock.now())
+    assert [(s.applied, s.recorded_only, s.unmatched) for s in summaries] == [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+    ]
+    with app.uow() as uow:
+        status = uow.connection.execute(select(schema.messages.c.status)).scalar_one()
+    assert status == "delivered"
+    assert _count(app, schema.early_reports) == 1  # the unknown one waits for its message

@@ -34,10 +34,39 @@ def apply_reports(
         return summary
 
 
+def apply_report_groups(
+    uow: UnitOfWork, *, groups: Sequence[Sequence[StatusReport]], now: datetime
+) -> list[ReportSummary]:
+    """Apply the reports of several webhook calls in one transaction (group commit), with a
+    summary for each call. All notifications are locked at once, so two processes doing
+    this never wait for each other in a cycle."""
+    with uow:
+        outcomes = _record(uow, [r for group in groups for r in group], now)
+        uow.commit()
+    summaries: list[ReportSummary] = []
+    start = 0
+    for group in groups:
+        summaries.append(_summary(outcomes[start : start + len(group)]))
+        start += len(group)
+    return summaries
+
+
 def record_reports(
     uow: UnitOfWork, *, reports: Sequence[StatusReport], now: datetime
 ) -> ReportSummary:
     """The body of ``apply_reports`` for callers that already hold a unit of work."""
+    return _summary(_record(uow, reports, now))
+
+
+def _summary(outcomes: Sequence[str]) -> ReportSummary:
+    return ReportSummary(
+        outcomes.count("applied"), outcomes.count("recorded"), outcomes.count("unmatched")
+    )
+
+
+def _record(uow: UnitOfWork, reports: Sequence[StatusReport], now: datetime) -> list[str]:
+    """Each report's outcome, in order: applied (moved its message), recorded (kept in the
+    history only) or unmatched."""
     message_ids = _match(uow, reports)
     located = uow.notifications.messages_by_ids(i for i in message_ids if i)
     # Lock the notifications first, then read their messages fresh under the lock.
@@ -45,11 +74,11 @@ def record_reports(
         uow, uow.notifications.lock({m["notification_id"] for m in located.values()}).values()
     )
     messages = {m["id"]: m for item in tracked.values() for m in item.messages.values()}
-    applied = recorded = unmatched = 0
+    outcomes: list[str] = []
     for report, message_id in zip(reports, message_ids, strict=True):
         message = messages.get(message_id) if message_id else None
         if message is None:
-            unmatched += 1
+            outcomes.append("unmatched")
             if message_id is None and report.provider_message_id:
                 _park(uow, report, now)
             continue
@@ -71,13 +100,13 @@ def record_reports(
             extra=extra,
         )
         if not moves:
-            recorded += 1
+            outcomes.append("recorded")
             continue
-        applied += 1
+        outcomes.append("applied")
         item = tracked[message["notification_id"]]
         transition = item.cascade.on_status(item.state, message["step"], report.status, now)
         cascading.carry_out(uow, item, transition, now)
-    return ReportSummary(applied, recorded, unmatched)
+    return outcomes
 
 
 def _park(uow: UnitOfWork, report: StatusReport, now: datetime) -> None:

@@ -68,6 +68,7 @@ def create_app(app: App, *, run_engine: bool) -> FastAPI:
     )
     api.state.kaskad = app
     api.state.event_group = events.group_commit(app)
+    api.state.report_group = webhooks.group_commit(app)
     errors.install(api)
     routers = (
         contacts,

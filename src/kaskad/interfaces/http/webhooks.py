@@ -6,13 +6,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kaskad.bootstrap import App
-from kaskad.domain.providers import BadSignature, Callback, CallbackReader, WebhookRequest
+from kaskad.domain.providers import (
+    BadSignature,
+    Callback,
+    CallbackReader,
+    StatusReport,
+    WebhookRequest,
+)
+from kaskad.interfaces.http.batching import GroupCommit
 from kaskad.interfaces.http.deps import AppDep, check_key
 from kaskad.interfaces.http.errors import ApiError
 from kaskad.interfaces.http.models import ReportsOut
@@ -32,7 +40,12 @@ async def post_webhook(provider: str, request: Request, app: AppDep) -> Any:
     if provider == "sandbox":
         await _sandbox_caller(app, request, body)
     callback = _read(reader, await _request(request, body))
-    summary = await run_in_threadpool(_store, app, callback)
+    group: GroupCommit[Sequence[StatusReport], reports.ReportSummary] = (
+        request.app.state.report_group
+    )
+    summary = await group.submit(callback.reports) if callback.reports else reports.ReportSummary()
+    if callback.inbound:
+        await run_in_threadpool(_store_inbound, app, callback)
     if callback.answer is not None:
         media_type, content = callback.answer
         return Response(content, media_type=media_type)
@@ -84,14 +97,27 @@ def _read(reader: CallbackReader, request: WebhookRequest) -> Callback:
         raise ApiError(401, "bad_signature", str(exc)) from exc
 
 
-def _store(app: App, callback: Callback) -> reports.ReportSummary:
-    now = app.clock.now()
-    summary = reports.ReportSummary()
+def group_commit(app: App) -> GroupCommit[Sequence[StatusReport], reports.ReportSummary]:
+    """One per application: callbacks arriving together share a transaction, each with its
+    own answer (a gateway posting thousands of reports a second gets them all stored)."""
+    window = app.settings.event_group_window_ms / 1000
+
+    def write(groups: Sequence[Sequence[StatusReport]]) -> list[reports.ReportSummary]:
+        return reports.apply_report_groups(app.uow(), groups=groups, now=app.clock.now())
+
+    return GroupCommit(write, window=window)
+
+
+def _store(app: App, callback: Callback) -> None:
     if callback.reports:
-        summary = reports.apply_reports(app.uow(), reports=callback.reports, now=now)
+        reports.apply_reports(app.uow(), reports=callback.reports, now=app.clock.now())
+    _store_inbound(app, callback)
+
+
+def _store_inbound(app: App, callback: Callback) -> None:
     if callback.inbound:
+        now = app.clock.now()
         inbound.record_inbound(app.uow(), messages=callback.inbound, routing=app.routing, now=now)
-    return summary
 
 
 async def _sandbox_caller(app: App, request: Request, body: bytes) -> None:
