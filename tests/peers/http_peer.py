@@ -65,10 +65,9 @@ def run_fake(
     port = sock.getsockname()[1]
     fd = sock.fileno()
     if server == "uvicorn":
-        cmd = [sys.executable, "-m", "uvicorn", app, "--fd", str(fd)]
-        cmd += ["--log-level", "warning", "--no-access-log"]
+        cmd = [sys.executable, "-m", "tests.peers.serve_fake", app, str(fd)]
         if tls:
-            cmd += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
+            cmd += [str(tls[0]), str(tls[1])]
     else:
         cmd = [sys.executable, "-m", "hypercorn", app, "--bind", f"fd://{fd}"]
         cmd += ["--log-level", "warning"]
