@@ -132,3 +132,22 @@ def test_two_workers_racing_for_the_last_slot_never_both_win(app: App, clock: Vi
         assert statuses == ["active", "deferred"]
         log = policy_views.calendar(app.uow(), contact=contact, now=clock.now())["sent"]
         assert len(log) == 1
+
+
+def test_a_run_started_by_an_event_is_personal_whatever_the_event_is_called(
+    app: App, clock: VirtualClock
+) -> None:
+    """Mass or personal comes from how a run started, not from its trigger's name: an event
+    that happens to be called ``segment`` is still one contact's."""
+    from sqlalchemy import select
+
+    from kaskad.adapters.storage import schema
+
+    clock.set(local(2026, 3, 2, 10))
+    apply(app, clock, journey("alpha").replace("event: salary_received", "event: segment"))
+    add_contact(app, clock)
+    post(app, clock, "segment", amount=1)
+    run_for(app, clock, timedelta(minutes=5))
+    with app.uow() as uow:
+        personal = uow.connection.execute(select(schema.notifications.c.personal)).scalars()
+        assert list(personal) == [True]

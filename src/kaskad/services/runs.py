@@ -211,7 +211,8 @@ def _trigger(
     where = trigger.where if isinstance(trigger, EventTrigger) else None
     if isinstance(where, Condition) and not where.evaluate(scope, now=now):
         return
-    enter_run(uow, journey, definition, contact, seen, routing, now, entries)
+    # An event is one contact's: personal, whatever its type is called.
+    enter_run(uow, journey, definition, contact, {**seen, "mass": False}, routing, now, entries)
 
 
 class Entries:
@@ -266,7 +267,12 @@ def enter(
         if contact is None:
             raise Invalid("contact_not_found", f"no contact with external id {external_id!r}")
         definition = definition_of(uow, journey_id, journey["version"])
-        trigger = {"type": "api", "payload": dict(data), "occurred_at": now.isoformat()}
+        trigger = {
+            "type": "api",
+            "payload": dict(data),
+            "occurred_at": now.isoformat(),
+            "mass": False,
+        }
         entered = enter_run(uow, journey, definition, contact, trigger, routing, now)
         uow.commit()
         return entered
@@ -452,10 +458,19 @@ def _send(
         labels=notifications.Labels(
             content_key=step.content_key,
             topic=step.topic,
-            personal=(row.get("trigger") or {}).get("type") not in MASS_TRIGGERS,
+            personal=_personal(row.get("trigger") or {}),
             journey=row["journey_id"],
         ),
     )
+
+
+def _personal(trigger: Mapping[str, Any]) -> bool:
+    """A run started for one contact (an event, an API call) is personal; one started for
+    many at once (a segment, a schedule, a date) is mass. Runs entered before triggers were
+    marked ``mass`` are told by their trigger's type."""
+    if "mass" in trigger:
+        return not trigger["mass"]
+    return trigger.get("type") not in MASS_TRIGGERS
 
 
 def _event_data(row: Row) -> dict[str, Any]:

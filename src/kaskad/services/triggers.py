@@ -46,7 +46,7 @@ def on_contacts(
     journeys = uow.journeys.active_of_kind("segment")
     if not journeys:
         return
-    trigger = {"type": "segment", "payload": {}, "occurred_at": now.isoformat()}
+    trigger = {"type": "segment", "payload": {}, "occurred_at": now.isoformat(), "mass": True}
     entries = runs.Entries(uow, [after["id"] for _, after in changes], [j["id"] for j in journeys])
     for journey in journeys:
         definition = definition_of(uow, journey["id"], journey["version"])
@@ -126,7 +126,12 @@ def fire_due(uow: UnitOfWork, *, routing: Mapping[Channel, str], now: datetime, 
         entries = runs.Entries(uow, [c["id"] for c in page], [journey["id"]])
         for contact in page:
             if _fires_for(definition, trigger, contact, at, now):
-                entry = {"type": _kind(trigger), "payload": {}, "occurred_at": firing["at"]}
+                entry = {
+                    "type": _kind(trigger),
+                    "payload": {},
+                    "occurred_at": firing["at"],
+                    "mass": True,
+                }
                 runs.enter_run(uow, journey, definition, contact, entry, routing, now, entries)
         if len(page) == limit:
             firing["cursor"] = page[-1]["id"]
