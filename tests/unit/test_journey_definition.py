@@ -812,6 +812,17 @@ STEPS: list[tuple[str, Found]] = [
             )
         ],
     ),
+    (
+        "  - send:\n      category: service\n      topic: loans/offer\n"
+        "      cascade: [{channel: sms, content: {text: hi}}]\n",
+        [
+            (
+                "steps[0].send.topic",
+                7,
+                '"loans/offer" is not valid: a topic is letters, digits and _.:-',
+            )
+        ],
+    ),
     # branch
     (
         "  - branch:\n      - else: exit\n      - when: contact.vip\n        goto: exit\n",

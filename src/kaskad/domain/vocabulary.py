@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final
 
@@ -13,6 +14,12 @@ class Channel(StrEnum):
     EMAIL = "email"
     PUSH = "push"
     VOICE = "voice"
+
+
+# What relevance rules and caps name (`loan_offer`): as POST /v1/notifications, the
+# policy's selectors and a journey's send take it; no "/", 100 characters at most.
+TOPIC: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+TOPIC_HINT: Final = "a topic is letters, digits and _.:-"
 
 
 class Category(StrEnum):

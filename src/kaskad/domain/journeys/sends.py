@@ -16,7 +16,14 @@ from kaskad.domain.journeys.reader import Reader, describe
 from kaskad.domain.journeys.source import Path
 from kaskad.domain.journeys.steps import SendStep
 from kaskad.domain.notifications import InvalidNotification, check_content, check_steps
-from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel, Until
+from kaskad.domain.vocabulary import (
+    DEFAULT_PRIORITY,
+    TOPIC,
+    TOPIC_HINT,
+    Category,
+    Channel,
+    Until,
+)
 
 MAX_PRIORITY: Final = 1000  # as POST /v1/notifications
 CONTENT_KEY: Final = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
@@ -48,7 +55,7 @@ def read_send(
         lambda v, p: reader.text(v, p, pattern=CONTENT_KEY, hint=_KEY_HINT),
     )
     topic = reader.read(
-        data, "topic", path, lambda v, p: reader.text(v, p, pattern=CONTENT_KEY, hint=_KEY_HINT)
+        data, "topic", path, lambda v, p: reader.text(v, p, pattern=TOPIC, hint=TOPIC_HINT)
     )
     if category is None or cascade is None:
         return None

@@ -34,9 +34,8 @@ from kaskad.domain.policy.rules import (
     default_quiet_hours,
     default_validity,
 )
-from kaskad.domain.vocabulary import Category, Channel
+from kaskad.domain.vocabulary import TOPIC, TOPIC_HINT, Category, Channel
 
-TOPIC: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 _LIMIT: Final = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 _RANGE: Final = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})\s*$")
 MAX_RULES: Final = 200
@@ -200,7 +199,7 @@ def _limit(r: Reader, value: Any, path: Path) -> tuple[int, timedelta] | None:
 
 
 def _topic(r: Reader, value: Any, path: Path) -> str | None:
-    return r.text(value, path, pattern=TOPIC, hint="a topic is letters, digits and _.:-")
+    return r.text(value, path, pattern=TOPIC, hint=TOPIC_HINT)
 
 
 def _categories(r: Reader, value: Any, path: Path, *, empty: bool) -> list[Category] | None:
