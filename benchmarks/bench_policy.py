@@ -56,8 +56,12 @@ def seed(app: App, *, contacts: int, log_rows: int) -> dict[str, float]:
             ),
             {"p": PREFIX, "c": contacts, "n": log_rows},
         )
-        conn.execute(text("ANALYZE contacts"))
-        conn.execute(text("ANALYZE send_log"))
+    # VACUUM as autovacuum would have by the time a log grows this big: it sets the
+    # visibility map, without which no scan is index-only.
+    with app.db.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("VACUUM ANALYZE contacts"))
+        conn.execute(text("VACUUM ANALYZE send_log"))
     done = time.perf_counter()
     return {"contacts_s": round(seeded - started, 1), "send_log_s": round(done - seeded, 1)}
 

@@ -285,7 +285,7 @@ class Suite:
             took = bench_policy.seed(app, contacts=people, log_rows=rows)
             say(
                 f"  contacts in {took['contacts_s']}s, "
-                f"send log in {took['send_log_s']}s (+ ANALYZE)"
+                f"send log in {took['send_log_s']}s (+ VACUUM ANALYZE)"
             )
             bench_policy.apply(app, bench_policy.NO_POLICY)
             off = bench_policy.accept_rate(
