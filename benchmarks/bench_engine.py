@@ -36,6 +36,7 @@ QUIET_SANDBOX = {
 }
 # Tables the cascade runs fill; emptied between runs so each starts from the same state.
 CASCADE_TABLES = (
+    "verifications",  # one-time codes point at their notifications
     "sandbox_reports",
     "sandbox_messages",
     "decisions",

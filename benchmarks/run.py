@@ -51,11 +51,20 @@ Channels (last, PostgreSQL: they empty the cascade tables):
    alone (bench_smpp.py) and SmtpProvider to a local SMTP server process (bench_smtp.py,
    target ≥300 emails/s).
 
+HTTP providers (PostgreSQL):
+10. Webhook intake: messages made ready as handed to a provider, each with a provider id;
+   wrk (lua/webhooks.lua) posts one signed delivery callback per message (made ahead, HMAC
+   over the body) to `POST /v1/webhooks/sandbox` of `kaskad api --workers 2` for 15 s (5 s);
+   each is checked, matched, applied (group commit) and answered. Targets ≥2,000
+   callbacks/s and p99 ≤200 ms; flagged if fewer messages ended delivered than callbacks
+   were answered.
+
 Server and worker CPU per request/message are reported too: they vary much less than the
 rates when other work shares the machine.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only postgresql|sqlite] [--skip-http]
                                        [--only-journeys] [--only-channels]
+                                       [--only-policy] [--only-providers]
 """
 
 from __future__ import annotations
@@ -82,6 +91,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_channels  # noqa: E402
 import bench_policy  # noqa: E402
+import bench_providers  # noqa: E402
 import bench_smpp  # noqa: E402
 import bench_smtp  # noqa: E402
 import psycopg  # noqa: E402
@@ -157,6 +167,8 @@ TARGET_SMPP_PER_S = 1000.0
 TARGET_OTP_P50_MS = 10.0
 TARGET_OTP_P99_MS = 50.0
 TARGET_SMTP_PER_S = 300.0
+TARGET_CALLBACKS_PER_S = 2000.0
+TARGET_CALLBACK_P99_MS = 200.0
 
 JOURNEYS_ON_POSTGRESQL_ONLY = (
     "PostgreSQL only: their targets are about a deployment with `kaskad api` and several "
@@ -185,6 +197,8 @@ class Plan:
     policy_contacts: int = 1_000_000
     policy_probes: int = 3_000
     policy_accepts: int = 4_000
+    webhook_callbacks: int = 60_000
+    webhook_seconds: int = 15
 
 
 FULL = Plan(
@@ -210,6 +224,8 @@ QUICK = Plan(
     policy_contacts=100_000,
     policy_probes=1_000,
     policy_accepts=1_500,
+    webhook_callbacks=20_000,
+    webhook_seconds=5,
 )
 
 
@@ -227,6 +243,7 @@ class Suite:
         self.only_journeys = False
         self.only_channels = False
         self.only_policy = False
+        self.only_providers = False
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -250,6 +267,9 @@ class Suite:
             if self.only_policy:
                 self.policy(kind, app, details.setdefault("policy", {}))
                 return
+            if self.only_providers:
+                self.providers(kind, env, app, details.setdefault("providers", {}))
+                return
             if self.only_channels:
                 self.channels(kind, url, env, details.setdefault("channels", {}))
                 return
@@ -269,6 +289,7 @@ class Suite:
                 if not self.only_journeys:
                     self.channels(kind, url, env, details.setdefault("channels", {}))
                     self.policy(kind, app, details.setdefault("policy", {}))
+                    self.providers(kind, env, app, details.setdefault("providers", {}))
             else:
                 say(f"\n── {kind}: journeys: skipped ({JOURNEYS_ON_POSTGRESQL_ONLY})")
                 self.notes.append(
@@ -276,6 +297,51 @@ class Suite:
                 )
         finally:
             app.db.dispose()
+
+    # -- 10: HTTP providers ---------------------------------------------------------------------
+    def providers(self, kind: str, env: dict[str, str], app: Any, details: dict[str, Any]) -> None:
+        """Signed provider callbacks into the webhook (wrk)."""
+        plan = self.plan
+        if self.wrk is None:
+            self.add(Figure(kind, "webhook_callbacks_per_s", "callbacks/s (wrk missing)", None))
+            return
+        count = plan.webhook_callbacks
+        with section(f"{kind}: signed status callbacks into POST /v1/webhooks (wrk -t2 -c32)"):
+            messages = bench_providers.prepare_messages(app, count, "sandbox")
+            lines = self.work_dir / "callbacks.txt"
+            bench_providers.write_callbacks(messages, bench_providers.sandbox_callback, lines)
+            say(f"  {len(messages):,} messages handed to the provider; one callback each")
+            signed = env | {"KASKAD_SECRET_KEY": bench_providers.SECRET}
+            with api_server(signed, 2, self.log_dir) as (base, server):
+                args = [str(lines), "/v1/webhooks/sandbox", "X-Kaskad-Signature", "2"]
+                result = self._wrk(
+                    "webhooks.lua", base, plan.webhook_seconds, 2, 32, args, server=server
+                )
+            bench_providers.settle()
+            landed = bench_providers.delivered(app)
+            details["webhooks"] = result.as_json() | {"messages_delivered": landed}
+            say(
+                f"  {result.rps:,.0f} callbacks/s, p50 {result.p50_ms:.1f} ms, p99 "
+                f"{result.p99_ms:.1f} ms, non-2xx {result.non2xx}, server CPU "
+                f"{fmt(result.server_cpu_ms_per_request, 'ms')}/callback; "
+                f"{landed:,} messages delivered by {result.requests:,} callbacks"
+            )
+            if result.first_error:
+                say(f"    first error: {result.first_error}")
+            flags = _http_flags(result)
+            if result.requests > len(messages):
+                flags.append("more requests than callbacks: some were repeats")
+            elif landed < result.requests - result.errors:
+                flags.append(f"only {landed:,} of {result.requests:,} callbacks applied")
+            self.add(
+                Figure(kind, "webhook_callbacks_per_s",
+                       "signed status callbacks/s into the webhook (api --workers 2)",
+                       round(result.rps, 1), "", TARGET_CALLBACKS_PER_S, flags=flags)
+            )  # fmt: skip
+            self.add(
+                Figure(kind, "webhook_callback_p99_ms", "callback answered, p99",
+                       result.p99_ms, "ms", TARGET_CALLBACK_P99_MS, False, flags=flags)
+            )  # fmt: skip
 
     # -- 9: the contact pressure policy ----------------------------------------------------------
     def policy(self, kind: str, app: Any, details: dict[str, Any]) -> None:
@@ -1216,12 +1282,17 @@ def main() -> int:
         help="the policy figures alone (PostgreSQL)",
     )
     parser.add_argument(
+        "--only-providers",
+        action="store_true",
+        help="the HTTP provider figures alone (PostgreSQL)",
+    )
+    parser.add_argument(
         "--only-channels",
         action="store_true",
         help="the SMPP and SMTP figures alone (PostgreSQL)",
     )
     args = parser.parse_args()
-    if args.only_journeys or args.only_channels or args.only_policy:
+    if args.only_journeys or args.only_channels or args.only_policy or args.only_providers:
         args.only = "postgresql"
     plan = QUICK if args.quick else FULL
     # In-process settings must not pick up the caller's KASKAD_* configuration either.
@@ -1251,6 +1322,7 @@ def main() -> int:
     suite.only_journeys = args.only_journeys
     suite.only_channels = args.only_channels
     suite.only_policy = args.only_policy
+    suite.only_providers = args.only_providers
     if background > 0.15:
         suite.notes.append(
             f"the machine was {background:.0%} busy before the run: figures may be noisy"
