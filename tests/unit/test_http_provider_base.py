@@ -270,3 +270,48 @@ def test_http_date_header_helper_round_trips() -> None:
     header = format_datetime(when, usegmt=True)
     now = (when - timedelta(seconds=10)).timestamp()
     assert retry_after(answer(503, headers={"retry-after": header}), now=now) == 10.0
+
+
+def test_an_urgent_message_overtakes_the_bulk_waiting_for_a_connection() -> None:
+    """With every connection busy, the next free one goes to the OTP, not to the campaign
+    queued before it."""
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        order.append(request.url.path)
+        await gate.wait()
+        return httpx.Response(200, json={"id": request.url.path})
+
+    class Paced(HttpProvider):
+        channels = frozenset({Channel.PUSH})
+
+        async def call(self, client: httpx.AsyncClient, message: OutgoingMessage) -> httpx.Response:
+            return await client.post(f"/{message.id}")
+
+        def accepted(self, message: OutgoingMessage, response: httpx.Response) -> SendResult:
+            return SendResult.accepted(message.id, response.json()["id"])
+
+    def message(ref: str, priority: int) -> OutgoingMessage:
+        fields = _fields()
+        fields.update(id=ref, priority=priority)
+        return OutgoingMessage(**fields)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        provider = Paced(
+            "paced",
+            HttpOptions(base_url="http://gateway.test", connections=1),
+            transport=httpx.MockTransport(handle),
+        )
+        bulk = asyncio.create_task(provider.send([message(f"b{i}", 20) for i in range(3)]))
+        while not order:  # the campaign holds the connection and queues the rest
+            await asyncio.sleep(0)
+        otp = asyncio.create_task(provider.send([message("otp", 100)]))
+        while provider._window is None or provider._window.waiting < 3:
+            await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(bulk, otp)
+        await provider.stop()
+
+    asyncio.run(go())
+    assert order == ["/b0", "/otp", "/b1", "/b2"]

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
-from kaskad.domain.vocabulary import Category, Channel, MessageStatus
+from kaskad.domain.vocabulary import URGENT_PRIORITY, Category, Channel, MessageStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,13 @@ class OutgoingMessage:
     # The provider whose retry ended the previous attempt, for a routed message: the next
     # attempt goes to the provider after it.
     retried_on: str | None = None
+    # The notification's priority: a provider with a queue of its own (an SMPP window, a pool
+    # of connections) lets urgent messages (``is_urgent``) go ahead of the bulk waiting there.
+    priority: int = 0
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.priority >= URGENT_PRIORITY
 
 
 class SendOutcome(StrEnum):

@@ -35,6 +35,9 @@ DEFAULT_PRIORITY: Final[dict[Category, int]] = {
     Category.SERVICE: 60,
     Category.MARKETING: 20,
 }
+# From this priority up (transactional and security by default) a message takes the urgent
+# lane: claimed on its own and first through a provider's window.
+URGENT_PRIORITY: Final = DEFAULT_PRIORITY[Category.TRANSACTIONAL]
 
 
 class MessageStatus(StrEnum):

@@ -32,7 +32,7 @@ from kaskad.domain.providers import (
     StatusReport,
 )
 from kaskad.domain.routing import BreakerSettings, Route
-from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel
+from kaskad.domain.vocabulary import URGENT_PRIORITY, Channel
 from kaskad.engine.clock import Clock, VirtualClock
 from kaskad.engine.router import Failover, Router, summarise
 from kaskad.engine.sink import EngineSink
@@ -47,7 +47,6 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds
 SWITCH_INTERVAL_S = 0.0005
 # Priorities from here up (transactional and security by default) are claimed even when a
 # sender is full of bulk sends.
-URGENT_PRIORITY = DEFAULT_PRIORITY[Category.TRANSACTIONAL]
 
 
 @dataclass(frozen=True, slots=True)

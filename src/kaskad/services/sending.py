@@ -82,7 +82,7 @@ def claim_sends(
             uow.notifications.set_outbox(
                 row["message_id"], {"lease_until": now + lease, "attempts": attempt}
             )
-            live.append((dict(message), {**owner, "attempt": attempt}))
+            live.append((dict(message), {**owner, "attempt": attempt, "priority": row["priority"]}))
         refused = _render(uow, live, tracking)
         for message, owner in live:
             if message["id"] not in refused:
@@ -127,6 +127,7 @@ def _outgoing(message: dict[str, Any], owner: dict[str, Any]) -> OutgoingMessage
         content=message["content"],
         category=Category(owner["category"]),
         attempt=owner["attempt"],
+        priority=owner["priority"],
         # Only a routed message's retry leaves an error on a queued message (see _settle).
         retried_on=message["provider"] if message["error"] else None,
     )

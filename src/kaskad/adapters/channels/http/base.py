@@ -21,6 +21,7 @@ from typing import Final
 
 import httpx
 
+from kaskad.adapters.channels.window import PriorityWindow
 from kaskad.domain.providers import (
     OutgoingMessage,
     PermanentSendError,
@@ -69,6 +70,7 @@ class HttpProvider(abc.ABC):
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._window: PriorityWindow | None = None
 
     # -- what a provider says -------------------------------------------------------------
 
@@ -103,6 +105,7 @@ class HttpProvider(abc.ABC):
                 transport=self._transport,
             )
             self._loop = loop
+            self._window = PriorityWindow(o.connections)
         return self._client
 
     async def send(self, batch: Sequence[OutgoingMessage]) -> Sequence[SendResult]:
@@ -127,12 +130,20 @@ class HttpProvider(abc.ABC):
         raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
     async def _attempt(self, message: OutgoingMessage) -> SendResult:
+        client = self.client()
+        # At most ``connections`` requests at once, urgent ones first: beyond that they would
+        # wait in the client's pool in arrival order, an OTP behind a whole campaign.
+        window = self._window
+        assert window is not None
+        await window.acquire(message.is_urgent)
         try:
-            response = await self.call(self.client(), message)
+            response = await self.call(client, message)
         except httpx.TimeoutException as exc:
             return SendResult.retry(message.id, f"{self.name}: no answer in time ({exc!r})")
         except httpx.TransportError as exc:
             return SendResult.retry(message.id, f"{self.name}: connection failed ({exc!r})")
+        finally:
+            window.release()
         if response.is_success:
             return self.accepted(message, response)
         return self.refusal(message, response)

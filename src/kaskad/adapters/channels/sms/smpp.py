@@ -47,6 +47,7 @@ from kaskad.adapters.channels.sms.submit import (
     relative_validity,
     sender_address,
 )
+from kaskad.adapters.channels.window import PriorityWindow
 from kaskad.adapters.logs import mask
 from kaskad.domain.providers import (
     InboundMessage,
@@ -295,7 +296,7 @@ class SmppProvider:
                 for index, body in enumerate(bodies):
                     await link.pacer.wait()
                     try:
-                        parts.append(await session.submit(body, tracked, index))
+                        parts.append(await session.submit(body, tracked, index, message.is_urgent))
                     except ConnectionError:
                         parts.append(_lost())
                         break
@@ -521,7 +522,7 @@ class _Session(asyncio.Protocol):
         self._buffer = bytearray()
         self._pending: dict[int, _Pending] = {}
         self._sequence = 0
-        self._window = asyncio.Semaphore(self._config.window)
+        self._window = PriorityWindow(self._config.window)
         self._incoming: list[tuple[int, DeliverSm]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -581,10 +582,14 @@ class _Session(asyncio.Protocol):
         self._transport.write(pdus.pdu(command_id, self._sequence, body))
         return future
 
-    async def submit(self, body: bytes, tracked: Tracked, index: int) -> asyncio.Future[Frame]:
-        """Take a window slot and write one submit_sm; the slot frees when it is answered."""
-        await self._window.acquire()
+    async def submit(
+        self, body: bytes, tracked: Tracked, index: int, urgent: bool = False
+    ) -> asyncio.Future[Frame]:
+        """Take a window slot (urgent messages first) and write one submit_sm; the slot
+        frees when it is answered."""
+        await self._window.acquire(urgent)
         if self.closed:
+            self._window.release()  # pass the wake-up on: every waiter learns it is over
             raise ConnectionError("connection to the SMSC lost")
         return self.request(pdus.SUBMIT_SM, body, tracked, index)
 
