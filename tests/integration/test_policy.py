@@ -255,9 +255,7 @@ def test_a_bad_policy_is_refused_with_path_and_line(client: TestClient) -> None:
     assert client.get("/v1/policy").json()["source"] == POLICY
 
 
-def test_a_cap_longer_than_the_send_log_is_kept_is_refused(
-    app: App, client: TestClient
-) -> None:
+def test_a_cap_longer_than_the_send_log_is_kept_is_refused(app: App, client: TestClient) -> None:
     """With the send log kept 7 days, a monthly cap would count sends already purged."""
     app.settings = app.settings.model_copy(update={"send_log_days": 7})
     source = "caps:\n  marketing: 2/month\n"
