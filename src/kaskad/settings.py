@@ -194,80 +194,6 @@ class _HttpProviderSettings(_Secretive):
     ca_file: str | None = None
 
 
-class InfobipProviderSettings(_HttpProviderSettings):
-    """Infobip: SMS, Viber, WhatsApp and voice — see docs/providers.md."""
-
-    type: Literal["infobip"]
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    channels: list[Channel] = Field(default_factory=lambda: [Channel.SMS])
-    sms_from: str | None = None
-    viber_from: str | None = None
-    whatsapp_from: str | None = None
-    voice_from: str | None = None
-    voice_language: str = "en"
-    # kaskad's public webhook URL (…/v1/webhooks/NAME), sent with each message as notifyUrl.
-    notify_url: str | None = None
-    webhook_secret_env: str | None = None
-    webhook_secret_file: str | None = None
-
-
-class TwilioProviderSettings(_HttpProviderSettings):
-    """Twilio: SMS, WhatsApp and voice — see docs/providers.md."""
-
-    type: Literal["twilio"]
-    base_url: str = "https://api.twilio.com"
-    account_sid: str
-    auth_token_env: str | None = None
-    auth_token_file: str | None = None
-    channels: list[Channel] = Field(default_factory=lambda: [Channel.SMS])
-    sms_from: str | None = None
-    messaging_service_sid: str | None = None
-    whatsapp_from: str | None = None
-    voice_from: str | None = None
-    # kaskad's public webhook URL exactly as Twilio calls it: Twilio signs this URL.
-    status_callback_url: str | None = None
-
-
-class MetaWhatsappProviderSettings(_HttpProviderSettings):
-    """Meta's WhatsApp Cloud API — see docs/providers.md."""
-
-    type: Literal["meta_whatsapp"]
-    base_url: str = "https://graph.facebook.com"
-    api_version: str = "v21.0"
-    phone_number_id: str
-    access_token_env: str | None = None
-    access_token_file: str | None = None
-    app_secret_env: str | None = None
-    app_secret_file: str | None = None
-    verify_token_env: str | None = None
-    verify_token_file: str | None = None
-    template_language: str = "en"
-
-
-class FcmProviderSettings(_HttpProviderSettings):
-    """Firebase Cloud Messaging HTTP v1 — see docs/providers.md."""
-
-    type: Literal["fcm"]
-    base_url: str = "https://fcm.googleapis.com"
-    # The service account's JSON key file; its project_id and token_uri are used unless
-    # given here.
-    service_account_file: str
-    project_id: str | None = None
-    token_url: str | None = None
-
-
-class ApnsProviderSettings(_HttpProviderSettings):
-    """Apple Push Notification service, token-based (a .p8 key) over HTTP/2."""
-
-    type: Literal["apns"]
-    base_url: str = "https://api.push.apple.com"
-    team_id: str
-    key_id: str
-    key_file: str
-    topic: str  # the app's bundle id
-
-
 class WebhookProviderSettings(_HttpProviderSettings):
     """A generic provider: kaskad POSTs JSON to the customer's own URL, HMAC-signed."""
 
@@ -278,24 +204,10 @@ class WebhookProviderSettings(_HttpProviderSettings):
 
 
 ProviderSettings = Annotated[
-    SmppProviderSettings
-    | SmtpProviderSettings
-    | InfobipProviderSettings
-    | TwilioProviderSettings
-    | MetaWhatsappProviderSettings
-    | FcmProviderSettings
-    | ApnsProviderSettings
-    | WebhookProviderSettings,
+    SmppProviderSettings | SmtpProviderSettings | WebhookProviderSettings,
     Field(discriminator="type"),
 ]
-HttpProviderSettings = (
-    InfobipProviderSettings
-    | TwilioProviderSettings
-    | MetaWhatsappProviderSettings
-    | FcmProviderSettings
-    | ApnsProviderSettings
-    | WebhookProviderSettings
-)
+HttpProviderSettings = WebhookProviderSettings
 
 
 class RouteSettings(BaseModel):

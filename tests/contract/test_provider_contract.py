@@ -21,12 +21,14 @@ import pytest
 from kaskad.domain.providers import SendOutcome
 from kaskad.domain.vocabulary import MessageStatus, is_failure
 from tests.contract.harnesses import Harness, SandboxHarness, SmppHarness, SmtpHarness
+from tests.contract.http_webhook import WebhookHarness
 
 T = TypeVar("T")
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Harness]] = {
     "sandbox": lambda request, tmp: SandboxHarness(request.getfixturevalue("sqlite_template"), tmp),
     "smpp": lambda _request, _tmp: SmppHarness(),
     "smtp": lambda _request, tmp: SmtpHarness(tmp),
+    "webhook": lambda _request, _tmp: WebhookHarness(),
 }
 
 

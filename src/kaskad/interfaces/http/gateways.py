@@ -17,9 +17,7 @@ router = APIRouter(prefix="/v1", tags=["providers"], dependencies=[Authorized])
 
 class ProviderOut(BaseModel):
     name: str
-    type: str = Field(
-        description="sandbox, smpp, smtp, infobip, twilio, meta_whatsapp, fcm, apns or webhook"
-    )
+    type: str = Field(description="sandbox, smpp, smtp or webhook")
     channels: list[str]
     routed: list[str] = Field(description="Channels whose messages go to it by default")
     target: str | None = Field(
