@@ -256,6 +256,41 @@ class BreakerConfig(BaseModel):
     open_seconds: float = Field(30.0, gt=0)
 
 
+class TwoWaySettings(BaseModel):
+    """What customers send back — see docs/two-way.md: keywords that change consent, how a
+    reply finds the message it answers, and the confirmations sent back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Act on keywords at all; off, STOP and START are stored as plain text.
+    keywords: bool = True
+    # Compared without case, whitespace or surrounding punctuation ("Stop all!" = STOPALL).
+    stop_keywords: list[str] = Field(
+        default_factory=lambda: [
+            "STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
+            "СТОП", "ОТПИСАТЬСЯ", "ВІДПИСАТИСЯ",
+        ]
+    )  # fmt: skip
+    stop_all_keywords: list[str] = Field(
+        default_factory=lambda: ["STOP ALL", "СТОП ВСЕ", "СТОП ВСЁ", "СТОП УСЕ", "СТОП ВСІ"]
+    )
+    start_keywords: list[str] = Field(
+        default_factory=lambda: [
+            "START", "UNSTOP", "SUBSCRIBE", "СТАРТ", "ПОДПИСАТЬСЯ", "ПІДПИСАТИСЯ",
+        ]
+    )  # fmt: skip
+    # What STOP opts out of (security and transactional messages still go by default).
+    stop_categories: list[Literal["security", "transactional", "service", "marketing"]] = Field(
+        default=["marketing", "service"], min_length=1
+    )
+    # A reply that names no message answers the latest one sent to the contact on its
+    # channel within this window.
+    reply_window_seconds: float = Field(172800, gt=0, le=30 * 86400)
+    # Sent back on the channel the keyword came on, when set.
+    stop_reply: str | None = Field(None, max_length=1000)
+    start_reply: str | None = Field(None, max_length=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KASKAD_", env_nested_delimiter="__", extra="forbid"
@@ -276,6 +311,7 @@ class Settings(BaseSettings):
     sandbox_enabled: bool = True
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     otp: OtpSettings = Field(default_factory=OtpSettings)
+    two_way: TwoWaySettings = Field(default_factory=TwoWaySettings)
     # Real gateways by name, e.g. [providers.smsc] type = "smpp" ...; route channels to them
     # with ``channels``.
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
