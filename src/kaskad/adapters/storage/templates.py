@@ -148,6 +148,32 @@ class InboundRepository:
         )
         return {str(r) for r in self._c.execute(query).scalars()}
 
+    def latest_message(
+        self, contact_id: str, channel: str, since: datetime, statuses: Sequence[str]
+    ) -> Row | None:
+        """The last message sent to a contact on a channel since ``since``: what a reply
+        that names no message answers. Read through the (contact, created_at) index."""
+        columns = s.messages.c
+        query = (
+            select(
+                columns.id,
+                columns.notification_id,
+                columns.contact_id,
+                columns.channel,
+                columns.content,
+                columns.created_at,
+            )
+            .where(
+                columns.contact_id == contact_id,
+                columns.created_at >= since,
+                columns.channel == channel,
+                columns.status.in_(list(statuses)),
+            )
+            .order_by(columns.created_at.desc(), columns.step.desc())
+            .limit(1)
+        )
+        return _first(self._c.execute(query))
+
     def of_contact(self, contact_id: str, limit: int = 100) -> list[Row]:
         columns = s.inbound_messages.c
         query = (
