@@ -584,13 +584,14 @@ STEPS: list[tuple[str, Found]] = [
             (
                 "steps[0].sned",
                 5,
-                'unknown step "sned" — expected one of send, wait, branch, split, update, exit',
+                'unknown step "sned" — expected one of '
+                "send, survey, wait, branch, split, update, exit",
             )
         ],
     ),
     (
         "  - id: lonely\n",
-        [("steps[0]", 5, "a step needs one of send, wait, branch, split, update, exit")],
+        [("steps[0]", 5, "a step needs one of send, survey, wait, branch, split, update, exit")],
     ),
     (
         "  - wait 2d\n",
@@ -666,7 +667,8 @@ STEPS: list[tuple[str, Found]] = [
             (
                 "steps[0].wait",
                 5,
-                "a wait has one of until, attribute, event or send; this one has until and event",
+                "a wait has one of until, attribute, event, send or reply; "
+                "this one has until and event",
             )
         ],
     ),
@@ -674,7 +676,7 @@ STEPS: list[tuple[str, Found]] = [
         "  - wait: {evnt: login, timeout: 1d}\n",
         [
             ("steps[0].wait.evnt", 5, 'unknown key "evnt" — did you mean "event"?'),
-            ("steps[0].wait", 5, "a wait has one of until, attribute, event or send"),
+            ("steps[0].wait", 5, "a wait has one of until, attribute, event, send or reply"),
         ],
     ),
     (

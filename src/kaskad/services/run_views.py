@@ -21,12 +21,12 @@ from kaskad.services.errors import NotFound
 Row = dict[str, Any]
 
 # History kinds a run records when it reaches a step (an exit step records "exited").
-STEP_KINDS: Final = frozenset({"send", "wait", "branch", "split", "update"})
+STEP_KINDS: Final = frozenset({"send", "survey", "wait", "branch", "split", "update"})
 ENDINGS: Final = ("completed", "exited", "converted", "failed")
 
 
 def step_kind(step: JourneyStep) -> str:
-    """``send``, ``wait``, ``branch``, ``split``, ``update`` or ``exit``."""
+    """``send``, ``survey``, ``wait``, ``branch``, ``split``, ``update`` or ``exit``."""
     return type(step).__name__.removesuffix("Step").lower()
 
 

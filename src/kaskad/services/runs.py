@@ -22,6 +22,7 @@ from kaskad.domain.ids import new_id
 from kaskad.domain.journeys.definition import EventMatch, EventTrigger, JourneyDefinition
 from kaskad.domain.journeys.rules import may_enter
 from kaskad.domain.journeys.runs import (
+    REPLY_KEY,
     Advance,
     Context,
     EventSeen,
@@ -551,6 +552,8 @@ def _context(row: Row, contact: Row, sends: Mapping[str, Mapping[str, Any]]) -> 
         "payload": trigger.get("payload", {}),
         "steps": steps,
         "events": (row["outcomes"] or {}).get(EVENTS_KEY, {}),
+        # The last answer a reply wait or a survey received (reply.text, reply.rating).
+        "reply": (row["outcomes"] or {}).get(REPLY_KEY, {}),
         "run": {
             "id": row["id"],
             "journey": row["journey_id"],
@@ -576,7 +579,8 @@ def _seen(event: Mapping[str, Any]) -> EventSeen:
 
 
 def _step_outcomes(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (row["outcomes"] or {}).items() if k != EVENTS_KEY}
+    """The outcomes of steps, without what is kept beside them (``@events``, ``@reply``)."""
+    return {k: v for k, v in (row["outcomes"] or {}).items() if not k.startswith("@")}
 
 
 def _notification_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:

@@ -267,6 +267,8 @@ def _check_step_names(r: Reader, ids: Mapping[str, int]) -> None:
     for written in r.conditions:
         for name in sorted(written.condition.names()):
             parts = name.split(".")
+            if parts[0] == "reply" and written.in_trigger:
+                r.report(written.path, f'a trigger cannot read "{name}": no run has started yet')
             if parts[0] != "steps":
                 continue
             if written.in_trigger:

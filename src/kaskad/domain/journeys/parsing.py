@@ -20,7 +20,7 @@ from kaskad.domain.journeys.reader import (
     quote,
     unknown_key,
 )
-from kaskad.domain.journeys.sends import read_send
+from kaskad.domain.journeys.sends import SURVEY_KEYS, read_send, read_survey
 from kaskad.domain.journeys.source import MAX_STEPS, Path
 from kaskad.domain.journeys.steps import (
     EXIT,
@@ -46,6 +46,7 @@ MAX_REASON: Final = 200
 
 _BODY_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "send": ("category", "priority", "cascade", "content_key", "topic"),
+    "survey": SURVEY_KEYS,
     "wait": WAIT_KEYS,
     "update": ("attributes",),
 }
@@ -145,7 +146,7 @@ class _StepReader:
         self.pauses: set[int] = set()  # waits that always take time
         self.soft_waits: set[int] = set()  # waits that can go on at once
         self.written_ids = [step_id for step_id in ids if STEP_ID.match(step_id)]
-        self.sends = frozenset(raw.id for raw in raws if raw.kind == "send")
+        self.sends = frozenset(raw.id for raw in raws if raw.kind in ("send", "survey"))
 
     def step(self, raw: _Raw) -> JourneyStep | None:
         if raw.kind is None:
@@ -166,6 +167,10 @@ class _StepReader:
         if raw.kind == "send":
             send = read_send(self.r, raw.id, body, path, follow)
             return send if follow != _BAD else None
+        if raw.kind == "survey":
+            self.pauses.add(raw.index)  # it waits for the answer or its timeout
+            survey = read_survey(self.r, raw.id, body, path, follow)
+            return survey if follow != _BAD else None
         if raw.kind == "wait":
             sends = SendsBefore(raw.index, self.ids, self.sends)
             wait, takes_time = read_wait(self.r, body, path, sends)

@@ -28,18 +28,24 @@ from kaskad.domain.journeys.steps import (
     JourneyStep,
     SendStep,
     SplitStep,
+    SurveyStep,
     UpdateStep,
     WaitDuration,
     WaitForEvent,
+    WaitForReply,
     WaitForSend,
     WaitStep,
     WaitUntilDate,
     WaitUntilTime,
 )
 from kaskad.domain.journeys.timing import next_time_of_day, relative_to_date
+from kaskad.domain.two_way import MESSAGE_RECEIVED, SURVEY_ANSWERED, InboundKind
 
 MAX_STEPS_PER_ADVANCE: Final = 200
 """A definition with a loop and no wait is refused when read; this is the last guard."""
+REPLY_KEY: Final = "@reply"
+"""Beside the steps' outcomes (no step id has "@"): the last answer a reply wait or a survey
+received, which conditions read as ``reply.*`` (``reply.rating >= 4``)."""
 
 
 class RunStatus(StrEnum):
@@ -54,6 +60,8 @@ class WaitKind(StrEnum):
     TIME = "time"
     EVENT = "event"
     SEND = "send"
+    REPLY = "reply"  # a customer's reply to a send (``send`` names the step)
+    SURVEY = "survey"  # the rating a survey step asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,16 +228,23 @@ class _Walk:
         if waiting.kind is WaitKind.SEND:
             self._outcome(step.id, timed_out=True)
             return self._resume(step, f"the cascade of {waiting.send!r} still running at timeout")
+        if waiting.kind in (WaitKind.REPLY, WaitKind.SURVEY):
+            self._outcome(step.id, **{_ANSWERED[waiting.kind]: False, "timed_out": True})
+            return self._resume(step, f"no answer to {waiting.send!r} before the timeout")
         return self._resume(step, "waited until " + _utc(waiting.until))
 
     def _ended(self, send_id: str | None) -> bool:
         return bool(self.scope["steps"].get(send_id, {}).get("final"))
 
     def _event(self, waiting: Waiting, step: JourneyStep, event: EventSeen) -> bool:
-        if waiting.kind is not WaitKind.EVENT or waiting.event != event.type:
+        if waiting.event != event.type:
             return False
         if waiting.until is not None and waiting.until <= self.now:
             return self._timer(waiting, step)  # too late: the wait has timed out
+        if waiting.kind in (WaitKind.REPLY, WaitKind.SURVEY):
+            return self._answer(waiting, step, event)
+        if waiting.kind is not WaitKind.EVENT:
+            return False
         wait = step.wait if isinstance(step, WaitStep) else None
         where = wait.where if isinstance(wait, WaitForEvent) else None
         seen = event_scope(event)
@@ -238,6 +253,35 @@ class _Walk:
             return False
         self._outcome(step.id, received=True, timed_out=False, event=seen)
         return self._resume(step, f"{event.type} event received")
+
+    def _answer(self, waiting: Waiting, step: JourneyStep, event: EventSeen) -> bool:
+        """A reply or a rating, if it answers the notification the run waits on."""
+        payload = event.payload
+        awaited = self.scope["steps"].get(waiting.send, {}).get("notification")
+        if awaited is None or payload.get("notification_id") != awaited:
+            return False
+        if payload.get("kind") in (InboundKind.KEYWORD, InboundKind.KEYPRESS):
+            return False  # STOP is no answer
+        wait = step.wait if isinstance(step, WaitStep) else None
+        where = wait.where if isinstance(wait, WaitForReply) else None
+        seen = event_scope(event)
+        scope = self.scope | {"event": seen, "payload": seen["payload"]}
+        if where is not None and not where.evaluate(scope, now=self.now):
+            return False
+        reply = {
+            "text": payload.get("text"),
+            "rating": payload.get("rating"),
+            "kind": payload.get("kind") or InboundKind.RATING.value,
+            "channel": payload.get("channel"),
+            "step": step.id,
+            "at": event.occurred_at.isoformat(),
+        }
+        answered = {_ANSWERED[waiting.kind]: True, "timed_out": False}
+        self._outcome(step.id, **answered, text=reply["text"], rating=reply["rating"])
+        self.outcomes[REPLY_KEY] = reply
+        self.scope["reply"] = reply
+        what = "rating" if waiting.kind is WaitKind.SURVEY else "reply"
+        return self._resume(step, f"{what} received: {_quoted(reply['text'])}")
 
     def _resume(self, step: JourneyStep, why: str) -> bool:
         self.history.append(Entry(step.id, "resume", why))
@@ -267,6 +311,8 @@ class _Walk:
     def _take(self, step: JourneyStep) -> None:
         if isinstance(step, SendStep):
             self._send(step)
+        elif isinstance(step, SurveyStep):
+            self._survey(step)
         elif isinstance(step, WaitStep):
             self._wait(step)
         elif isinstance(step, BranchStep):
@@ -286,13 +332,26 @@ class _Walk:
             self.state = replace(self.state, position=target)
 
     def _send(self, step: SendStep) -> None:
-        self.sends.append(Send(step))
         channels = " → ".join(s.channel.value for s in step.cascade)
-        self.history.append(Entry(step.id, "send", f"{step.category} notification: {channels}"))
+        self._queue(step, "send", f"{step.category} notification: {channels}")
+        self._go(step, step.next)
+
+    def _queue(self, step: SendStep, kind: str, text: str) -> None:
+        self.sends.append(Send(step))
+        self.history.append(Entry(step.id, kind, text))
         order = 1 + max((o.get("sent_order", 0) for o in self.outcomes.values()), default=0)
         at = self.now.isoformat()
         self._outcome(step.id, status="queued", final=False, sent_at=at, sent_order=order)
-        self._go(step, step.next)
+
+    def _survey(self, step: SurveyStep) -> None:
+        channels = " → ".join(s.channel.value for s in step.send.cascade)
+        scale = f"{step.scale.low} to {step.scale.high}"
+        self._queue(step.send, "survey", f"{step.send.category} survey ({scale}): {channels}")
+        until = self.now + step.timeout
+        index = self.steps.index(step)
+        waiting = Waiting(index, WaitKind.SURVEY, until, event=SURVEY_ANSWERED, send=step.id)
+        self.state = replace(self.state, waiting=waiting)
+        self.history.append(Entry(step.id, "wait", f"waiting for the rating until {_utc(until)}"))
 
     def _wait(self, step: WaitStep) -> None:
         wait = step.wait
@@ -311,6 +370,8 @@ class _Walk:
             )
             text = f"waiting for {wait.type} until {_utc(until)}"
             self.history.append(Entry(step.id, "wait", text))
+        elif isinstance(wait, WaitForReply):
+            self._wait_reply(step, index, wait)
         else:
             self._wait_send(step, index, wait)
 
@@ -343,6 +404,19 @@ class _Walk:
         self.state = replace(self.state, waiting=waiting)
         limit = f" (at most until {_utc(until)})" if until else ""
         self.history.append(Entry(step.id, "wait", f"waiting for {wait.send_id!r}{limit}"))
+
+    def _wait_reply(self, step: WaitStep, index: int, wait: WaitForReply) -> None:
+        send_id = wait.send_id or _latest_send(self.outcomes)
+        if send_id is None:
+            self._outcome(step.id, replied=False, timed_out=False)
+            self.history.append(Entry(step.id, "wait", "nothing sent yet to reply to: going on"))
+            self._go(step, step.next)
+            return
+        until = self.now + wait.timeout
+        waiting = Waiting(index, WaitKind.REPLY, until, event=MESSAGE_RECEIVED, send=send_id)
+        self.state = replace(self.state, waiting=waiting)
+        text = f"waiting for a reply to {send_id!r} until {_utc(until)}"
+        self.history.append(Entry(step.id, "wait", text))
 
     def _branch(self, step: BranchStep) -> None:
         for number, case in enumerate(step.cases):
@@ -410,8 +484,21 @@ def end_run(state: RunState, status: RunStatus, why: str, *, step: str | None = 
 
 def last_send(state: RunState) -> str | None:
     """The send step whose notification went out last, for attributing a conversion."""
-    sent = [(o["sent_order"], step) for step, o in state.outcomes.items() if "sent_order" in o]
+    return _latest_send(state.outcomes)
+
+
+def _latest_send(outcomes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    sent = [(o["sent_order"], step) for step, o in outcomes.items() if "sent_order" in o]
     return max(sent)[1] if sent else None
+
+
+# The outcome a reply wait and a survey set: whether the answer came.
+_ANSWERED: Final[Mapping[WaitKind, str]] = {WaitKind.REPLY: "replied", WaitKind.SURVEY: "answered"}
+
+
+def _quoted(text: Any, limit: int = 60) -> str:
+    shown = str(text or "")
+    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
 
 
 def format_offset(offset: timedelta) -> str:

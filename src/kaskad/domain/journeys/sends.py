@@ -8,14 +8,16 @@ reaches the step days later.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Final
 
 from kaskad.domain.cascades import DEFAULT_TIMEOUT
 from kaskad.domain.cascades import Step as CascadeStep
-from kaskad.domain.journeys.reader import Reader, describe
+from kaskad.domain.journeys.reader import Reader, describe, quote
 from kaskad.domain.journeys.source import Path
-from kaskad.domain.journeys.steps import SendStep
+from kaskad.domain.journeys.steps import SendStep, SurveyStep
 from kaskad.domain.notifications import InvalidNotification, check_content, check_steps
+from kaskad.domain.two_way import CSAT, RATING_SCALE_KEY, SCALES, RatingScale
 from kaskad.domain.vocabulary import (
     DEFAULT_PRIORITY,
     TOPIC,
@@ -66,6 +68,43 @@ def read_send(
     if priority is None:
         priority = DEFAULT_PRIORITY[category]
     return SendStep(step_id, category, priority, cascade, content_key, follow, topic)
+
+
+SEND_KEYS: Final = ("category", "priority", "cascade", "content_key", "topic")
+SURVEY_KEYS: Final = (*SEND_KEYS, "scale", "timeout")
+
+
+def read_survey(
+    reader: Reader, step_id: str, body: Any, path: Path, follow: int | None
+) -> SurveyStep | None:
+    """A send whose every channel carries the rating scale, and how long to wait for the
+    answer. The category defaults to ``service``: a survey is no offer."""
+    required = ("cascade", "timeout")
+    optional = tuple(key for key in SURVEY_KEYS if key not in required)
+    data = reader.mapping(body, path, required=required, optional=optional)
+    if data is None:
+        return None
+    scale = reader.read(data, "scale", path, lambda v, p: _scale(reader, v, p))
+    timeout = reader.read(data, "timeout", path, reader.duration)
+    question = {key: value for key, value in data.items() if key in SEND_KEYS}
+    question.setdefault("category", "service")
+    send = read_send(reader, step_id, question, path, follow) if "cascade" in data else None
+    if send is None or timeout is None or ("scale" in data and scale is None):
+        return None
+    scale = scale or CSAT
+    asking = tuple(
+        replace(step, content={**step.content, RATING_SCALE_KEY: scale.content()})
+        for step in send.cascade
+    )
+    return SurveyStep(step_id, replace(send, cascade=asking), scale, timeout, follow)
+
+
+def _scale(reader: Reader, value: Any, path: Path) -> RatingScale | None:
+    if isinstance(value, str) and value in SCALES:
+        return SCALES[value]
+    shown = quote(value) if isinstance(value, str) else describe(value)
+    reader.report(path, f"{shown} is not a scale: csat (1 to 5) or nps (0 to 10)")
+    return None
 
 
 def read_cascade(reader: Reader, value: Any, path: Path) -> tuple[CascadeStep, ...] | None:

@@ -15,9 +15,10 @@ from typing import Any, Final
 
 from kaskad.domain.cascades import Step as CascadeStep
 from kaskad.domain.conditions import Condition
+from kaskad.domain.two_way import RatingScale
 from kaskad.domain.vocabulary import Category
 
-STEP_KINDS: Final = ("send", "wait", "branch", "split", "update", "exit")
+STEP_KINDS: Final = ("send", "survey", "wait", "branch", "split", "update", "exit")
 EXIT: Final = "exit"
 """The target that ends the run: ``goto: exit`` or ``else: exit``."""
 EXIT_INDEX: Final = -2
@@ -84,7 +85,34 @@ class WaitForSend:
     timeout: timedelta | None
 
 
-Wait = WaitDuration | WaitUntilTime | WaitUntilDate | WaitForEvent | WaitForSend
+@dataclass(frozen=True, slots=True)
+class WaitForReply:
+    """Until the customer answers the notification of the send step ``send_id`` (the run's
+    latest send when None) with text or a rating, or ``timeout`` passes. A keyword (STOP) is
+    not an answer; ``where`` may ask more of the reply (``payload.text``)."""
+
+    send_id: str | None
+    timeout: timedelta
+    where: Condition | None = None
+
+
+Wait = WaitDuration | WaitUntilTime | WaitUntilDate | WaitForEvent | WaitForSend | WaitForReply
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyStep:
+    """Ask for a rating (CSAT, NPS) along a cascade, then wait for the answer.
+
+    ``send`` is the question: every channel step's content carries ``scale``, so a reply to
+    it is read as a score. The run waits until a score comes (``survey.answered``) or
+    ``timeout`` passes, then goes on to ``next`` with the answer in ``reply.*``.
+    """
+
+    id: str
+    send: SendStep
+    scale: RatingScale
+    timeout: timedelta
+    next: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,4 +168,4 @@ class ExitStep:
     next: None = None
 
 
-JourneyStep = SendStep | WaitStep | BranchStep | SplitStep | UpdateStep | ExitStep
+JourneyStep = SendStep | SurveyStep | WaitStep | BranchStep | SplitStep | UpdateStep | ExitStep

@@ -17,16 +17,17 @@ from kaskad.domain.journeys.steps import (
     Wait,
     WaitDuration,
     WaitForEvent,
+    WaitForReply,
     WaitForSend,
     WaitUntilDate,
     WaitUntilTime,
 )
 
-WAIT_KINDS: Final = ("until", "attribute", "event", "send")
+WAIT_KINDS: Final = ("until", "attribute", "event", "send", "reply")
 WAIT_KEYS: Final = (*WAIT_KINDS, "offset", "at", "where", "timeout")
 # A wait for a date goes on at once when the date is past, and a wait for a send when its
 # cascade has ended (one the contact cannot receive at all ends at once).
-_ALWAYS_TAKE_TIME: Final = ("until", "event")
+_ALWAYS_TAKE_TIME: Final = ("until", "event", "reply")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def read_wait(
             if key not in WAIT_KEYS:
                 reader.report((*path, key), unknown_key(key, WAIT_KEYS))
         found = f"; this one has {' and '.join(kinds)}" if kinds else ""
-        reader.report(path, f"a wait has one of until, attribute, event or send{found}")
+        reader.report(path, f"a wait has one of until, attribute, event, send or reply{found}")
         return None, True
     kind = kinds[0]
     takes_time = kind in _ALWAYS_TAKE_TIME
@@ -64,6 +65,8 @@ def read_wait(
         return _date(reader, body, path), takes_time
     if kind == "event":
         return _event(reader, body, path), takes_time
+    if kind == "reply":
+        return _reply(reader, body, path, sends), takes_time
     return _send(reader, body, path, sends), takes_time
 
 
@@ -104,6 +107,32 @@ def _send(
     if send_id is None or failed(body, timeout=timeout):
         return None
     return WaitForSend(send_id, timeout)
+
+
+def _reply(
+    reader: Reader, body: dict[str, Any], path: Path, sends: SendsBefore
+) -> WaitForReply | None:
+    # The timeout is required, as for an event: most customers never answer.
+    reader.mapping(body, path, required=("reply", "timeout"), optional=("where",))
+    timeout = reader.read(body, "timeout", path, reader.duration)
+    where = reader.read(body, "where", path, reader.condition)
+    send_id = reader.read(body, "reply", path, lambda v, p: _replied_send(reader, v, p, sends))
+    if "reply" not in body or timeout is None or failed(body, where=where, reply=send_id):
+        return None
+    return WaitForReply(send_id if isinstance(send_id, str) else None, timeout, where)
+
+
+def _replied_send(reader: Reader, value: Any, path: Path, sends: SendsBefore) -> str | bool | None:
+    """``true`` (the run's latest send when the wait begins) or an earlier send's id."""
+    if value is True:
+        if not any(sends.ids[name] < sends.index for name in sends.sends):
+            reader.report(path, "a wait for a reply needs a send or survey step before it")
+            return None
+        return True
+    if value is False:
+        reader.report(path, "write reply: true (the latest send) or the id of a send step")
+        return None
+    return _earlier_send(reader, value, path, sends)
 
 
 def _earlier_send(reader: Reader, value: Any, path: Path, sends: SendsBefore) -> str | None:
