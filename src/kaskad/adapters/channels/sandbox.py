@@ -18,11 +18,23 @@ from sqlalchemy import Engine
 
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.ids import new_id
-from kaskad.domain.providers import OutgoingMessage, SendResult, StatusReport, WebhookError
+from kaskad.domain.providers import (
+    InboundMessage,
+    OutgoingMessage,
+    SendResult,
+    StatusReport,
+    WebhookError,
+)
 from kaskad.domain.vocabulary import Channel, MessageStatus
 
 NAME: Final = "sandbox"
 THROTTLE_S: Final = 1.0
+# The number the sandbox calls and texts from, as a recipient of customers' replies.
+CALLER_ID: Final = "sandbox"
+# A call answered and these keys pressed (``keypress:1``): reported as CLICKED, and the keys
+# reach kaskad as an inbound message on the call, as real voice providers send them.
+KEYPRESS_PREFIX: Final = "keypress:"
+_DTMF: Final = "DTMF:"  # the sandbox's own report of the keys, split in two when posted
 
 # The sandbox's webhook status names and what they mean to kaskad.
 SANDBOX_STATUS: Final[Mapping[str, MessageStatus]] = {
@@ -62,6 +74,13 @@ class SandboxDelays:
 
     def schedule(self, outcome: str) -> list[tuple[str, timedelta]]:
         """The reports an outcome produces and when, after acceptance."""
+        if outcome.startswith(KEYPRESS_PREFIX):
+            digits = outcome.removeprefix(KEYPRESS_PREFIX)
+            return [
+                ("SENT", self.sent),
+                ("DELIVERED", self.delivered),
+                (_DTMF + digits, self.clicked),
+            ]
         plans: dict[str, list[tuple[str, timedelta]]] = {
             "delivered": [("SENT", self.sent), ("DELIVERED", self.delivered)],
             "seen": [("SENT", self.sent), ("DELIVERED", self.delivered), ("SEEN", self.seen)],
@@ -173,8 +192,43 @@ def report_body(
         }
         if origin and row["status"] == "DELIVERED":
             item["price"] = {"amount": PRICE[Channel(origin["channel"])], "currency": "EUR"}
+        if row["status"].startswith(_DTMF):
+            item["status"] = "CLICKED"
+            item["digits"] = row["status"].removeprefix(_DTMF)
+            item["from"] = origin["address"] if origin else None
         results.append(item)
     return json.dumps({"results": results}).encode()
+
+
+def keypresses(body: bytes) -> list[InboundMessage]:
+    """The keys pressed on calls in a sandbox webhook body, as inbound messages on the call
+    (``in_reply_to`` its id), the shape every voice provider's keypress takes."""
+    try:
+        items = json.loads(body)["results"]
+        return [_keypress(item) for item in items if item.get("digits") and item.get("from")]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WebhookError(f"not a sandbox report: {exc}") from exc
+
+
+def _keypress(item: Mapping[str, Any]) -> InboundMessage:
+    call = str(item["messageId"])
+    return InboundMessage(
+        provider=NAME,
+        channel=Channel.VOICE,
+        sender=str(item["from"]),
+        recipient=CALLER_ID,
+        text=str(item["digits"]),
+        at=_done_at(item),
+        provider_message_id=f"{call}:dtmf",
+        in_reply_to=call,
+    )
+
+
+def _done_at(item: Mapping[str, Any]) -> datetime:
+    at = datetime.fromisoformat(item["doneAt"]) if item.get("doneAt") else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at or datetime.now(UTC)
 
 
 class SandboxWebhook:
@@ -196,13 +250,10 @@ class SandboxWebhook:
         if code not in SANDBOX_STATUS:
             raise WebhookError(f"unknown sandbox status {code!r}")
         price = item.get("price") or {}
-        at = datetime.fromisoformat(item["doneAt"]) if item.get("doneAt") else None
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
         return StatusReport(
             provider=NAME,
             status=SANDBOX_STATUS[code],
-            at=at or datetime.now(UTC),
+            at=_done_at(item),
             message_id=item.get("clientRef"),
             provider_message_id=item.get("messageId"),
             provider_status=code,

@@ -39,6 +39,10 @@ class InboundOut(BaseModel):
     text: str
     provider_message_id: str | None
     received_at: datetime
+    message_id: str | None = Field(None, description="Our message it answers")
+    kind: str | None = Field(
+        None, description="What it was read as: text, keyword, rating, keypress"
+    )
 
 
 class InboundListOut(BaseModel):
@@ -77,6 +81,8 @@ def list_inbound(
     contact: Annotated[str | None, Query(description="Only this contact's (external id)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    """Messages customers sent (SMS replies, MO), newest first. Each is also an event
-    `message.received` on its contact, which journeys can wait for."""
+    """Messages customers sent (SMS and chat replies, MO, keys pressed on calls), newest
+    first, each with the message it answers and what it was read as. On a known contact
+    each is also an event journeys can wait for: `message.received`, `survey.answered`,
+    `keypress`, `consent.changed` (see docs/two-way.md)."""
     return {"messages": inbound.list_inbound(app.uow(), contact_external_id=contact, limit=limit)}
