@@ -472,9 +472,9 @@ TOP_LEVEL: list[tuple[str, Found]] = [
         [("goal", 4, 'missing "event"')],
     ),
     (
-        "id: j\nname: J\ntrigger: {api: true}\nexit_on:\n  - event: repaid\n    where: payload.x\n"
+        "id: j\nname: J\ntrigger: {api: true}\nexit_on:\n  - event: repaid\n    if: payload.x\n"
         "steps: [{exit: x}]\n",
-        [("exit_on[0].where", 6, 'unknown key "where" — expected one of event')],
+        [("exit_on[0].if", 6, 'unknown key "if" — expected one of event, where')],
     ),
     (
         "id: j\nname: J\ntrigger: {api: true}\nexit_on: {event: repaid}\nsteps: [{exit: x}]\n",

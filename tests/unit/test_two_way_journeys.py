@@ -329,3 +329,23 @@ def test_a_reply_wait_with_nothing_sent_goes_on() -> None:
     assert ("listen", "wait", "nothing sent yet to reply to: going on") in [
         (e.step, e.kind, e.text) for e in result.history
     ]
+
+
+def test_exit_on_takes_a_condition_naming_the_steps() -> None:
+    text = (
+        "id: j\nname: J\ntrigger: {api: true}\n"
+        "exit_on:\n  - event: keypress\n"
+        "    where: payload.notification_id == steps.call.notification\n"
+        f"steps:\n  - id: call\n    send: {{category: security, cascade: {SMS}}}\n"
+    )
+    [keypress] = load_definition(text).exit_on
+    assert keypress.type == "keypress"
+    assert keypress.where is not None
+    assert keypress.where.evaluate(
+        {"payload": {"notification_id": "n-1"}, "steps": {"call": {"notification": "n-1"}}},
+        now=NOW,
+    )
+    wrong = text.replace("steps.call.notification", "steps.cal.notification")
+    with pytest.raises(JourneyError) as info:
+        load_definition(wrong)
+    assert [p.path for p in info.value.problems] == ["exit_on[0].where"]

@@ -255,7 +255,7 @@ def _exit_on(r: Reader, value: Any, path: Path) -> tuple[EventMatch, ...] | None
         r.report(path, f"expected a list such as [{{event: loan_repaid}}], got {describe(value)}")
         return None
     matches = [
-        _event_match(r, item, (*path, position), where=False) for position, item in enumerate(value)
+        _event_match(r, item, (*path, position), where=True) for position, item in enumerate(value)
     ]
     done = tuple(match for match in matches if match is not None)
     return done if len(done) == len(matches) else None
