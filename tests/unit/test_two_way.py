@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kaskad.domain.cascades import (
+    Cascade,
+    CascadeState,
+    CascadeStatus,
+    DecisionKind,
+    Step,
+    SupersedeStep,
+)
+from kaskad.domain.contacts import Reachability
 from kaskad.domain.two_way import (
     CSAT,
     NPS,
@@ -289,3 +298,56 @@ def test_sender_phone(sender: str, phone: str | None) -> None:
 
 def test_the_settings_defaults_are_the_rules_defaults() -> None:
     assert TwoWayRules.of(**TwoWaySettings().model_dump()) == TwoWayRules()
+
+
+# -- an answer ends the cascade of the message it answers -----------------------------------
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+VIBER_THEN_SMS = Cascade(
+    steps=(
+        Step(Channel.VIBER, {"text": "Rate us"}, timeout=timedelta(hours=1)),
+        Step(Channel.SMS, {"text": "Rate us"}),
+    ),
+    category=Category.SERVICE,
+    contact=Reachability(phone="+380501234567"),
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "answered", "status", "effects"),
+    [
+        # Answered on Viber while its step waits: complete, nothing to cancel.
+        (CascadeState(CascadeStatus.ACTIVE, 0, NOW), 0, CascadeStatus.COMPLETED, ()),
+        # Answered on Viber after the SMS went: complete, the SMS cancelled if not yet out.
+        (
+            CascadeState(CascadeStatus.ACTIVE, 1, NOW),
+            0,
+            CascadeStatus.COMPLETED,
+            (SupersedeStep(1, by_next=False),),
+        ),
+        (CascadeState(CascadeStatus.DEFERRED, 1, NOW), 0, CascadeStatus.COMPLETED, ()),
+        # Already over, or an answer to no step of it: nothing changes.
+        (CascadeState(CascadeStatus.COMPLETED, 0, None), 0, CascadeStatus.COMPLETED, ()),
+        (CascadeState(CascadeStatus.FAILED, 1, None), 1, CascadeStatus.FAILED, ()),
+        (CascadeState(CascadeStatus.ACTIVE, 0, NOW), 5, CascadeStatus.ACTIVE, ()),
+    ],
+)
+def test_an_answer_completes_the_cascade(
+    state: CascadeState,
+    answered: int,
+    status: CascadeStatus,
+    effects: tuple[SupersedeStep, ...],
+) -> None:
+    transition = VIBER_THEN_SMS.on_answer(state, answered)
+    assert transition.state.status is status
+    assert transition.effects == effects
+    if status is CascadeStatus.COMPLETED and not state.finished:
+        [decision] = transition.decisions
+        assert decision.kind is DecisionKind.COMPLETE
+        assert (
+            decision.reason
+            == f"answered on {VIBER_THEN_SMS.steps[answered].channel}: cascade complete"
+        )
+        assert transition.state.due_at is None
+    else:
+        assert transition.decisions == ()

@@ -160,6 +160,19 @@ class Cascade:
             return self._fall_back(state, now, f"{step.channel} {status}")
         return Transition(state)
 
+    def on_answer(self, state: CascadeState, step_index: int) -> Transition:
+        """The customer answered the message of step ``step_index`` (a reply, a rating, a
+        key pressed): it reached them, whatever its step waited for, so the cascade is
+        complete. A later step still in flight is cancelled if not yet with its provider."""
+        if state.finished or not 0 <= step_index < len(self.steps):
+            return Transition(state)
+        channel = self.steps[step_index].channel
+        done = CascadeState(CascadeStatus.COMPLETED, state.current, None)
+        reason = f"answered on {channel}: cascade complete"
+        moved_on = state.status is CascadeStatus.ACTIVE and state.current > step_index
+        effects = (SupersedeStep(state.current, by_next=False),) if moved_on else ()
+        return Transition(done, effects, (Decision(DecisionKind.COMPLETE, reason, step_index),))
+
     def cancel(self, state: CascadeState, why: str) -> Transition:
         """Stop the cascade (e.g. its contact was erased); a message not yet handed to its
         provider is cancelled."""

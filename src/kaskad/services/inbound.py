@@ -41,7 +41,7 @@ from kaskad.domain.two_way import (
     sender_phone,
 )
 from kaskad.domain.vocabulary import DEFAULT_PRIORITY, Category, Channel, MessageStatus
-from kaskad.services import notifications, runs
+from kaskad.services import cascading, notifications, runs
 from kaskad.services.errors import Invalid
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def store_inbound(
     rows: list[Row] = []
     events: list[Row] = []
     stops: list[tuple[Row, Reading]] = []
+    answers: list[Row] = []
     for message in fresh:
         phone = phones[id(message)]
         contact_id = by_phone.get(phone) if phone else None
@@ -153,11 +154,14 @@ def store_inbound(
         row = _row(message, phone, contact_id, target, reading, now)
         uow.inbound.add(row)
         rows.append(row)
+        if target is not None:
+            answers.append(target)
         if contact_id is None:
             continue
         events.extend(_events(row, message, reading, target))
         if reading.keyword is not None:
             stops.append((row, reading))
+    _complete_answered(uow, answers, now)
     events.extend(_keywords(uow, stops, rules, routing, now))
     if events:
         inserted = uow.events.insert_new(events)
@@ -203,6 +207,22 @@ def _answered_by_ref(uow: UnitOfWork, messages: Sequence[InboundMessage]) -> dic
         for m in messages
         if m.in_reply_to and (m.provider, m.in_reply_to) in found
     }
+
+
+def _complete_answered(uow: UnitOfWork, answered: Sequence[Row], now: datetime) -> None:
+    """An answer proves the message reached the customer: its cascade is complete, so a
+    Viber question answered on Viber is not asked again by SMS after the Viber step's wait."""
+    if not answered:
+        return
+    locked = uow.notifications.lock({m["notification_id"] for m in answered})
+    live = [n for n in locked.values() if n["status"] in ("active", "deferred")]
+    if not live:
+        return
+    tracked = cascading.track(uow, live)
+    for message in answered:
+        item = tracked.get(message["notification_id"])
+        if item is not None:
+            cascading.carry_out(uow, item, item.cascade.on_answer(item.state, message["step"]), now)
 
 
 def _row(

@@ -160,6 +160,7 @@ class InboundRepository:
                 columns.notification_id,
                 columns.contact_id,
                 columns.channel,
+                columns.step,
                 columns.content,
                 columns.created_at,
             )
