@@ -14,12 +14,12 @@ import json
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from kaskad.bootstrap import App, build
@@ -67,12 +67,32 @@ class EventSpec(BaseModel):
 
 class OutcomeSpec(BaseModel):
     """What the sandbox does with messages on ``channel``; ``address`` defaults to the
-    contact's phone (e-mail for email, first push token for push)."""
+    contact's phone (e-mail for email, first push token for push). ``keypress`` (voice
+    only) answers the call and presses ``digits``."""
 
     model_config = ConfigDict(extra="forbid")
     channel: Channel
-    outcome: Literal[SANDBOX_OUTCOMES]  # type: ignore[valid-type]
+    outcome: Literal[(*SANDBOX_OUTCOMES, "keypress")]  # type: ignore[valid-type]
     address: str | None = Field(None, min_length=1, max_length=320)
+    digits: str | None = Field(None, pattern=r"^[0-9*#]{1,10}$", examples=["1"])
+
+    @model_validator(mode="after")
+    def _keys_on_calls(self) -> Self:
+        if (self.outcome == "keypress") != (self.digits is not None):
+            raise ValueError("the keypress outcome takes digits, and only it")
+        if self.outcome == "keypress" and self.channel is not Channel.VOICE:
+            raise ValueError("keys are pressed on voice calls only")
+        return self
+
+
+class ReplySpec(BaseModel):
+    """A message the contact sends at ``at`` (as for events) on ``channel``: it answers the
+    latest message sent there, as a real reply would."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: Channel = Channel.SMS
+    text: str = Field(min_length=1, max_length=4096, examples=["5", "STOP"])
+    at: str | None = Field(None, examples=["+1h"])
 
 
 # -- the result --------------------------------------------------------------------------
@@ -82,7 +102,8 @@ class OutcomeSpec(BaseModel):
 class Item:
     """One line of the timeline.
 
-    ``kind`` is where it comes from: ``event`` (fed in; ``name`` is its type), ``journey``
+    ``kind`` is where it comes from: ``event`` (fed in; ``name`` is its type, or ``reply``
+    for a message the contact sent, ``channel`` saying where), ``journey``
     (a run's history; ``name`` is enter/send/wait/resume/branch/.../completed/exited),
     ``message`` (``name`` is its final status) or ``decision`` (a cascade skipping a
     channel, falling back or failing).
@@ -246,6 +267,7 @@ class _Plan:
     contact: ContactPatch  # checked and normalised
     events: list[tuple[datetime, EventSpec]]
     outcomes: list[OutcomeSpec]
+    replies: list[tuple[datetime, ReplySpec]]
     start: datetime
     end: datetime
     data: Mapping[str, Any]
@@ -263,18 +285,21 @@ def simulate(
     data: Mapping[str, Any] | None = None,
     default_region: str | None = None,
     filename: str = "<journey>",
+    replies: Sequence[Mapping[str, Any]] = (),
 ) -> Simulation:
     """Run the journey for one contact on a throwaway database and a virtual clock.
 
     ``start`` defaults to now, rounded down to the minute; the run lasts ``horizon``. A
     journey with ``trigger: {api: true}`` is entered at the start with ``data``. Bad input
-    (the journey, the contact, an event, an outcome, the horizon) raises ``Invalid``.
+    (the journey, the contact, an event, an outcome, a reply, the horizon) raises
+    ``Invalid``. ``replies`` are messages the contact sends (``{"channel", "text", "at"}``).
     Call it from synchronous code: it runs its own event loop.
     """
     definition = check(source, filename=filename)
     plan = _plan(
         definition, source, contact, events, outcomes, horizon, start, data, default_region
     )
+    plan = replace(plan, replies=_replies(replies, plan))
     with tempfile.TemporaryDirectory(prefix="kaskad-simulation-") as directory:
         clock = VirtualClock(plan.start)
         settings = _settings(Path(directory) / "simulation.db", default_region)
@@ -329,16 +354,44 @@ def _plan(
     wanted = [_validated(OutcomeSpec, raw, f"outcomes[{i}]") for i, raw in enumerate(outcomes)]
     trigger = type(definition.trigger).__name__.removesuffix("Trigger").lower()
     return _Plan(
-        definition.id, source, person, timed, wanted, start, end, dict(data or {}), trigger
+        definition.id, source, person, timed, wanted, [], start, end, dict(data or {}), trigger
     )
+
+
+def _replies(replies: Sequence[Mapping[str, Any]], plan: _Plan) -> list[tuple[datetime, ReplySpec]]:
+    if not isinstance(replies, Sequence) or isinstance(replies, str | bytes):
+        raise _invalid("replies", "expected a list of replies")
+    if len(replies) > MAX_EVENTS:
+        raise _invalid("replies", f"at most {MAX_EVENTS} replies")
+    timed = []
+    for index, raw in enumerate(replies):
+        spec = _validated(ReplySpec, raw, f"replies[{index}]")
+        at = event_time(spec.at, plan.start, f"replies[{index}].at")
+        if not plan.start <= at <= plan.end:
+            raise _invalid(f"replies[{index}].at", "outside the simulation")
+        _address(plan.contact, spec.channel, f"replies[{index}].channel")
+        timed.append((at, spec))
+    return sorted(timed, key=lambda pair: pair[0])
 
 
 async def _drive(app: App, clock: VirtualClock, plan: _Plan) -> None:
     for index, outcome in enumerate(plan.outcomes):
+        address = outcome.address or _address(
+            plan.contact, outcome.channel, f"outcomes[{index}].address"
+        )
+        if outcome.digits is not None:
+            sandbox.set_keypress(
+                app.uow(),
+                address=address,
+                digits=outcome.digits,
+                default_region=app.settings.default_phone_region,
+                now=clock.now(),
+            )
+            continue
         sandbox.set_outcome(
             app.uow(),
             channel=outcome.channel,
-            address=outcome.address or _address(plan.contact, outcome.channel, index),
+            address=address,
             outcome=outcome.outcome,
             default_region=app.settings.default_phone_region,
             now=clock.now(),
@@ -360,8 +413,16 @@ async def _drive(app: App, clock: VirtualClock, plan: _Plan) -> None:
             routing=app.routing,
             now=clock.now(),
         )
-    for index, (at, spec) in enumerate(plan.events):
+    feed: list[tuple[datetime, int, EventSpec | ReplySpec]] = [
+        *((at, index, spec) for index, (at, spec) in enumerate(plan.events)),
+        *((at, -1, spec) for at, spec in plan.replies),
+    ]
+    for at, index, item in sorted(feed, key=lambda entry: entry[0]):  # stable: events first
         await app.engine.run_until(clock, at)
+        if isinstance(item, ReplySpec):
+            _reply(app, clock, plan, item)
+            continue
+        spec = item
         events.record_events(
             app.uow(),
             events=[
@@ -380,6 +441,21 @@ async def _drive(app: App, clock: VirtualClock, plan: _Plan) -> None:
     await app.engine.run_until(clock, plan.end)
 
 
+def _reply(app: App, clock: VirtualClock, plan: _Plan, spec: ReplySpec) -> None:
+    """The contact's message, through the sandbox, as a provider would deliver it."""
+    sandbox.reply(
+        app.uow(),
+        channel=spec.channel,
+        text=spec.text,
+        sender=None,
+        contact=plan.contact.external_id,
+        message_id=None,
+        routing=app.routing,
+        default_region=app.settings.default_phone_region,
+        now=clock.now(),
+    )
+
+
 def _apply(app: App, clock: VirtualClock, plan: _Plan) -> None:
     journeys.apply_journey(app.uow(), source=plan.source, activate=True, now=clock.now())
 
@@ -394,7 +470,7 @@ def _upsert_contact(app: App, clock: VirtualClock, plan: _Plan) -> None:
     )
 
 
-def _address(contact: ContactPatch, channel: Channel, index: int) -> str:
+def _address(contact: ContactPatch, channel: Channel, field_name: str) -> str:
     """The contact's own address for ``channel``."""
     if channel is Channel.EMAIL:
         address, what = contact.email, "e-mail address"
@@ -404,10 +480,8 @@ def _address(contact: ContactPatch, channel: Channel, index: int) -> str:
     else:
         address, what = contact.phone, "phone"
     if not isinstance(address, str) or not address:
-        raise _invalid(
-            f"outcomes[{index}].address",
-            f"the contact has no {what} to use for {channel}: give an address",
-        )
+        hint = ": give an address" if field_name.endswith("address") else ""
+        raise _invalid(field_name, f"the contact has no {what} to use for {channel}{hint}")
     return str(address)
 
 
@@ -431,6 +505,8 @@ def _result(plan: _Plan, view: Mapping[str, Any]) -> Simulation:
     for at, spec in plan.events:
         payload = json.dumps(spec.payload, ensure_ascii=False, sort_keys=True)
         add(Item(at, "event", spec.type, payload if spec.payload else ""))
+    for at, reply in plan.replies:
+        add(Item(at, "event", "reply", reply.text, channel=reply.channel.value))
     for run in view["runs"]:
         for entry in run["history"]:
             if entry["kind"] == "send":

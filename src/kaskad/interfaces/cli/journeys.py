@@ -293,6 +293,12 @@ def simulate_command(
         str | None,
         typer.Option(help='Sandbox outcomes as JSON: [{"channel": "viber", "outcome": "seen"}]'),
     ] = None,
+    replies: Annotated[
+        str | None,
+        typer.Option(
+            help='What the contact sends, as JSON: [{"channel": "sms", "text": "5", "at": "+1h"}]'
+        ),
+    ] = None,
     horizon: Annotated[str, typer.Option(help="How long to run, at most 366d")] = "30d",
     start: Annotated[
         str | None, typer.Option(help="Start time, ISO (UTC without an offset); default now")
@@ -311,6 +317,7 @@ def simulate_command(
             contact=json_option("--contact", contact, {}),
             events=json_option("--events", events, []),
             outcomes=json_option("--outcomes", outcomes, []),
+            replies=json_option("--replies", replies, []),
             horizon=simulation.parse_horizon(horizon),
             start=_start(start),
             data=json_option("--data", data, {}),
@@ -370,7 +377,7 @@ def _what(item: simulation.Item) -> str:
     if item.kind == "message":
         return f"{item.channel} message, {item.name}"
     if item.kind == "event":
-        return f"event {item.name}"
+        return f"reply on {item.channel}" if item.name == "reply" else f"event {item.name}"
     if item.kind == "decision":
         return f"cascade: {item.name}"
     return item.name

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from kaskad.interfaces.http.documents import DocumentIn
-from kaskad.interfaces.simulation import ContactSpec, EventSpec, OutcomeSpec
+from kaskad.interfaces.simulation import ContactSpec, EventSpec, OutcomeSpec, ReplySpec
 
 EXAMPLE_SOURCE = """id: welcome
 name: Welcome
@@ -151,6 +151,9 @@ class SimulateIn(Strict):
     contact: ContactSpec = Field(default_factory=ContactSpec)
     events: list[EventSpec] = Field(default_factory=list, max_length=1000)
     outcomes: list[OutcomeSpec] = Field(default_factory=list)
+    replies: list[ReplySpec] = Field(
+        default_factory=list, max_length=1000, description="Messages the contact sends"
+    )
     horizon: str = Field("30d", examples=["5d"], description="How long to run (at most 366d)")
     start: AwareDatetime | None = Field(None, description="Default: now, to the minute")
     data: dict[str, Any] = Field(default_factory=dict, description="For an api trigger")

@@ -256,6 +256,7 @@ def simulate_journey(journey_id: str, body: SimulateIn, app: AppDep) -> Any:
         contact=body.contact.model_dump(exclude_unset=True),
         events=[event.model_dump(exclude_unset=True) for event in body.events],
         outcomes=[outcome.model_dump(exclude_unset=True) for outcome in body.outcomes],
+        replies=[reply.model_dump(exclude_unset=True) for reply in body.replies],
         horizon=simulation.parse_horizon(body.horizon),
         start=body.start,
         data=body.data,
