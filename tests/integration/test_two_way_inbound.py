@@ -325,3 +325,31 @@ def test_a_keypress_is_an_event_on_the_call(app: App, clock: VirtualClock) -> No
     [(kind, payload)] = _events(app)
     assert kind == "keypress"
     assert (payload["digits"], payload["notification_id"]) == ("1", call)
+
+
+def test_a_sender_we_cannot_read_is_the_contact_of_the_message_it_names(
+    app: App, clock: VirtualClock
+) -> None:
+    _contact(app, clock)
+    sent = _message(app, _send(app, clock, Channel.WHATSAPP))
+    _reply(
+        app,
+        clock,
+        "hi",
+        channel=Channel.WHATSAPP,
+        sender="wa-user-17",
+        in_reply_to=sent["provider_message_id"],
+    )
+    [row] = _stored(app)
+    assert (row["contact_id"], row["message_id"]) == (sent["contact_id"], sent["id"])
+    assert [kind for kind, _ in _events(app)] == ["message.received"]
+
+
+def test_an_erased_contact_gets_nothing_more(app: App, clock: VirtualClock) -> None:
+    _contact(app, clock)
+    sent = _message(app, _send(app, clock))
+    contacts.erase_contact(app.uow(), external_id="c-1", now=clock.now())
+    _reply(app, clock, "STOP", in_reply_to=sent["provider_message_id"])
+    [row] = _stored(app)
+    assert row["contact_id"] is None
+    assert _events(app) == []

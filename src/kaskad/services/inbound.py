@@ -133,6 +133,7 @@ def store_inbound(
     phones = {id(m): _phone(m) for m in fresh}
     by_phone = uow.contacts.ids_by_phones({p for p in phones.values() if p})
     answered = _answered_by_ref(uow, fresh)
+    alive = _alive(uow, {m["contact_id"] for m in answered.values()} - set(by_phone.values()))
     rows: list[Row] = []
     events: list[Row] = []
     stops: list[tuple[Row, Reading]] = []
@@ -146,7 +147,8 @@ def store_inbound(
             target = uow.inbound.latest_message(
                 contact_id, message.channel.value, since, ANSWERABLE
             )
-        contact_id = contact_id or (target["contact_id"] if target else None)
+        if contact_id is None and target is not None and target["contact_id"] in alive:
+            contact_id = target["contact_id"]  # a sender we could not read, on our message
         scale = RatingScale.of_content(target["content"]) if target else None
         reading = read_inbound(
             message.text, channel=message.channel, keywords=rules.keywords, scale=scale
@@ -188,6 +190,14 @@ def _fresh(uow: UnitOfWork, messages: Sequence[InboundMessage]) -> list[InboundM
         known.add(key)
         fresh.append(message)
     return fresh
+
+
+def _alive(uow: UnitOfWork, contact_ids: set[str]) -> set[str]:
+    """Of these contacts, those not erased: an erased contact gets nothing more stored."""
+    if not contact_ids:
+        return set()
+    rows = uow.contacts.by_ids(contact_ids)
+    return {cid for cid, row in rows.items() if row.get("erased_at") is None}
 
 
 def _answered_by_ref(uow: UnitOfWork, messages: Sequence[InboundMessage]) -> dict[int, Row]:
