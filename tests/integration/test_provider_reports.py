@@ -165,7 +165,11 @@ def test_inbound_messages_are_tied_to_their_contact_once(app: App, clock: Virtua
     assert [r.text for r in rows] == ["STOP", "hello"]
     assert rows[0].contact_id is not None
     assert rows[1].contact_id is None
-    assert [(e.type, e.payload["text"]) for e in events] == [("message.received", "STOP")]
+    # STOP is a keyword too: the contact's consent changes (see docs/two-way.md).
+    assert sorted((e.type, e.payload["text"]) for e in events) == [
+        ("consent.changed", "STOP"),
+        ("message.received", "STOP"),
+    ]
     listed = inbound.list_inbound(app.uow(), contact_external_id="c1", limit=10)
     assert [m["text"] for m in listed] == ["STOP"]
 
