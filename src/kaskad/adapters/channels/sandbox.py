@@ -19,11 +19,13 @@ from sqlalchemy import Engine
 from kaskad.adapters.storage.unit_of_work import UnitOfWork
 from kaskad.domain.ids import new_id
 from kaskad.domain.providers import (
+    Callback,
     InboundMessage,
     OutgoingMessage,
     SendResult,
     StatusReport,
     WebhookError,
+    WebhookRequest,
 )
 from kaskad.domain.vocabulary import Channel, MessageStatus
 
@@ -232,9 +234,17 @@ def _done_at(item: Mapping[str, Any]) -> datetime:
 
 
 class SandboxWebhook:
-    """Parses the sandbox's delivery reports through ``SANDBOX_STATUS``."""
+    """Parses the sandbox's delivery reports through ``SANDBOX_STATUS``; as a callback
+    reader (``read``) it also yields the keys pressed on calls as inbound messages."""
 
     name = NAME
+
+    def read(self, request: WebhookRequest) -> Callback:
+        if request.method != "POST":
+            raise WebhookError("sandbox webhooks are POSTed")
+        return Callback(
+            reports=self.parse(request.body, request.headers), inbound=keypresses(request.body)
+        )
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> list[StatusReport]:
         try:
