@@ -23,10 +23,12 @@ from kaskad.domain.providers import (
     WebhookParser,
 )
 from kaskad.domain.routing import BreakerSettings, Route
+from kaskad.domain.two_way import TwoWayRules
 from kaskad.domain.vocabulary import Channel
 from kaskad.engine.clock import Clock, SystemClock
 from kaskad.engine.runner import Engine, EngineConfig
 from kaskad.engine.throttle import ProviderLimits
+from kaskad.services import inbound
 from kaskad.services.rendering import Tracking
 from kaskad.services.sending import RetryPolicy
 from kaskad.settings import (
@@ -253,6 +255,11 @@ def build(
             limits=_limits(settings),
         ),
     )
+    try:
+        rules = TwoWayRules.of(**settings.two_way.model_dump())
+    except ValueError as exc:
+        raise ConfigurationError(f"two_way: {exc}") from exc
+    inbound.configure(engine.uow(), rules=rules, routing=dict(settings.channels))
     return App(
         settings=settings,
         db=db,
