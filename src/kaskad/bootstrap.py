@@ -213,7 +213,7 @@ def build(
             clock=clock,
             rng=rng,
         )
-        webhooks["sandbox"] = ParsedReports(SandboxWebhook())
+        webhooks["sandbox"] = SandboxWebhook()  # reports, and keys pressed on calls
     for name, configured in settings.providers.items():
         providers[name] = _provider(name, configured, clock)
     bounces, dsn_hooks = _bounces(settings)

@@ -117,3 +117,21 @@ def test_an_unreadable_call_is_400_and_a_provider_without_gets_says_so(
     sandbox = client.get("/v1/webhooks/sandbox")
     assert (sandbox.status_code, sandbox.json()["error"]["code"]) == (400, "invalid_webhook")
     assert client.get("/v1/webhooks/nope").status_code == 404
+
+
+def test_keys_pressed_on_a_sandbox_call_posted_over_http_arrive_as_inbound(
+    app: App, client: TestClient
+) -> None:
+    """The sandbox's webhook is a full callback reader: a keypress in its body is stored
+    as an inbound message, not dropped with the report."""
+    from kaskad.interfaces.http.webhooks import sign
+
+    body = (
+        '{"results": [{"messageId": "sbx_call_1", "status": "CLICKED",'
+        f' "digits": "1", "from": "{PHONE}"}}]}}'
+    ).encode()
+    headers = {"X-Kaskad-Signature": sign(app.settings.secret, body)}
+    r = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"applied": 0, "recorded_only": 0, "unmatched": 1, "inbound": 1}
+    assert _stored(app) == 1
